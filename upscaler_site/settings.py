@@ -1,0 +1,237 @@
+"""Settings for Upscaler, read from environment variables.
+
+Every setting has a default that runs on a laptop with no environment at all: SQLite,
+DEBUG on, Redis on localhost, and no APIXO key (which points the client at the embedded
+engine). The README has a table of every variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envstr(name: str, default: str) -> str:
+    """Return the variable, or the contents of the file named by NAME_FILE, or default."""
+    path = os.getenv(name + "_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return os.getenv(name, default)
+
+
+def envbool(name: str, default: str) -> bool:
+    value = envstr(name, default).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), not {value!r}")
+
+
+def envint(name: str, default: str) -> int:
+    value = envstr(name, default)
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+def envfloat(name: str, default: str) -> float:
+    value = envstr(name, default)
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
+def envlist(name: str, default: str) -> list[str]:
+    return [item.strip() for item in envstr(name, default).split(",") if item.strip()]
+
+
+DEBUG = envbool("DEBUG", "true")
+SECRET_KEY = envstr("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+
+DATA_DIR = Path(envstr("DATA_DIR", str(BASE_DIR / "var")))
+
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_NAME = "Upscaler"
+_site = urlsplit(SITE_URL)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", f"{_site.hostname},localhost,127.0.0.1")
+CSRF_TRUSTED_ORIGINS = [f"{_site.scheme}://{_site.netloc}"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_rq",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "upscaler_site.urls"
+WSGI_APPLICATION = "upscaler_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "jobs.context_processors.site",
+            ],
+        },
+    },
+]
+
+# SQLite by default, tuned so the web process, the worker and concurrent tests don't hit
+# "database is locked": WAL lets readers run beside a writer, IMMEDIATE takes the write
+# lock at BEGIN (no deadlocking upgrade), and the timeout waits for it instead of failing.
+DATABASE_URL = envstr("DATABASE_URL", "")
+if DATABASE_URL:
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    _sqlite_path = Path(envstr("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")))
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _sqlite_path,
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+            # A file, not memory, so worker processes started by the tests see it.
+            "TEST": {"NAME": envstr("SQLITE_TEST_PATH", str(DATA_DIR / "test.sqlite3"))},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "gallery"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(DATA_DIR / "media")))
+# Media is never served by URL: every file goes through an access-checked view.
+MEDIA_URL = "/media-not-served/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "upscaler@localhost")
+
+REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+RQ_QUEUES = {
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600, "DEFAULT_RESULT_TTL": 600},
+}
+
+# --- APIXO -------------------------------------------------------------------------------
+# With no key, the ordinary client talks to the embedded engine (apixo_engine/), which
+# serves the same HTTP contract locally. One code path serves both.
+APIXO_API_KEY = envstr("APIXO_API_KEY", "")
+ENGINE_URL = envstr("ENGINE_URL", "http://127.0.0.1:8100").rstrip("/")
+ENGINE_API_KEY = envstr("APIXO_ENGINE_KEY", "embedded-engine-key")
+USING_ENGINE = not APIXO_API_KEY
+APIXO_BASE_URL = envstr(
+    "APIXO_BASE_URL",
+    f"{ENGINE_URL}/api/v1" if USING_ENGINE else "https://api.apixo.ai/api/v1",
+).rstrip("/")
+APIXO_KEY = APIXO_API_KEY or ENGINE_API_KEY
+APIXO_TIMEOUT = envfloat("APIXO_TIMEOUT", "20")
+
+# Polling schedule (seconds). APIXO advises a first poll 10-15 s after creation, then every
+# 5-10 s, and 10 s or more for 8k. The embedded engine is local and quick, so it polls
+# sooner by default.
+APIXO_FIRST_POLL = envfloat("APIXO_FIRST_POLL", "2" if USING_ENGINE else "12")
+APIXO_POLL_INTERVAL = envfloat("APIXO_POLL_INTERVAL", "2" if USING_ENGINE else "7")
+APIXO_POLL_INTERVAL_8K = envfloat("APIXO_POLL_INTERVAL_8K", "3" if USING_ENGINE else "12")
+APIXO_BACKOFF_BASE = envfloat("APIXO_BACKOFF_BASE", "5")
+APIXO_BACKOFF_MAX = envfloat("APIXO_BACKOFF_MAX", "120")
+APIXO_DEADLINE = envint("APIXO_DEADLINE", "1800")
+APIXO_SUBMIT_ATTEMPTS = envint("APIXO_SUBMIT_ATTEMPTS", "8")
+
+# --- Sources and outbound fetches --------------------------------------------------------
+UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))
+UPLOAD_MAX_PIXELS = envint("UPLOAD_MAX_PIXELS", str(50_000_000))
+RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", str(300 * 1024 * 1024))
+BATCH_MAX_IMAGES = envint("BATCH_MAX_IMAGES", "50")
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_IMAGES + 10
+# host:port pairs that jobs/fetch.py may reach although they are not global addresses:
+# the embedded engine (for its results) in development. Everything else must be public.
+_default_allowed = urlsplit(ENGINE_URL).netloc if USING_ENGINE else ""
+FETCH_ALLOWED_HOSTS = envlist("FETCH_ALLOWED_HOSTS", _default_allowed)
+FETCH_TIMEOUT = envfloat("FETCH_TIMEOUT", "20")
+SOURCE_URL_MAX_AGE = envint("SOURCE_URL_MAX_AGE", str(24 * 3600))
+
+DEFAULT_QUOTA_CENTS = envint("DEFAULT_QUOTA_CENTS", "100")
+PRICE_CENTS = 1  # APIXO bills $0.01 per submitted image, whatever the tier or format.
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django": {"level": "INFO"}, "rq": {"level": "WARNING"}},
+}
+
+try:
+    from .local_settings import *  # noqa: F403
+except ImportError:
+    pass
