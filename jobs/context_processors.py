@@ -5,6 +5,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from jobs.models import cents
+
 
 def site(request: HttpRequest) -> dict[str, Any]:
-    return {"site_name": settings.SITE_NAME, "using_engine": settings.USING_ENGINE}
+    return {
+        "site_name": settings.SITE_NAME,
+        "using_engine": settings.USING_ENGINE,
+        "price": cents(settings.PRICE_CENTS),
+    }

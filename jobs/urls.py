@@ -1,5 +1,20 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import include, path
 
-urlpatterns: list[URLPattern] = []
+from jobs import views
+
+urlpatterns = [
+    path("", views.gallery, name="gallery"),
+    path("jobs/", views.submit, name="submit"),
+    path("gallery/poll/", views.gallery_poll, name="gallery_poll"),
+    path("jobs/<uuid:code>/", views.job_detail, name="job_detail"),
+    path("jobs/<uuid:code>/cancel/", views.job_cancel, name="job_cancel"),
+    path("jobs/<uuid:code>/retry/", views.job_retry, name="job_retry"),
+    path("jobs/<uuid:code>/result/", views.job_file, {"kind": "result"}, name="job_result"),
+    path("jobs/<uuid:code>/thumb/", views.job_file, {"kind": "thumb"}, name="job_thumb"),
+    path("jobs/<uuid:code>/source/", views.job_file, {"kind": "source"}, name="job_source"),
+    path("s/<str:token>/", views.source_signed, name="source_signed"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+]

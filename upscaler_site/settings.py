@@ -11,7 +11,11 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Lets generic classes such as ModelAdmin[Job] be subscripted at run time, for mypy.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -110,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "jobs.context_processors.site",
             ],
+            "builtins": ["jobs.templatetags.upscaler"],
         },
     },
 ]

@@ -1,0 +1,221 @@
+"""The engine's own source fetcher, with an SSRF guard.
+
+Every connection (the first request and each redirect hop) resolves the host and refuses
+it unless all of its addresses are global, or its "host:port" is on the allow-list. The
+connection is then made to one of the addresses that were checked, so a DNS answer cannot
+change between the check and the connect.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+
+from .config import host_port
+
+USER_AGENT = "apixo-engine/1.0"
+CHUNK = 64 * 1024
+
+
+class FetchError(Exception):
+    """The source could not be downloaded; str() is a short human reason."""
+
+
+class AddressRefused(FetchError):
+    """The SSRF guard refused the host (raised before any connection is made)."""
+
+
+class AddressGuard:
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self.allowed = allowed
+
+    def is_allowlisted(self, host: str, port: int) -> bool:
+        return host_port(host, port) in self.allowed
+
+    def checked_addresses(self, host: str, port: int) -> list[str]:
+        """Resolve host; all addresses must be global. Returns them in resolver order."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise FetchError(f"could not resolve host {host!r}") from exc
+        addresses: list[str] = []
+        for info in infos:
+            raw = str(info[4][0])
+            if not is_global_address(raw):
+                raise AddressRefused(
+                    f"host {host!r} resolves to a non-public address ({raw.split('%')[0]})"
+                    " and is not on the engine's allow-list"
+                )
+            if raw not in addresses:
+                addresses.append(raw)
+        if not addresses:
+            raise FetchError(f"could not resolve host {host!r}")
+        return addresses
+
+
+def is_global_address(raw: str) -> bool:
+    try:
+        address = ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global
+
+
+def _guarded_new_conn(
+    conn: HTTPConnection, guard: AddressGuard, connect: Callable[[], socket.socket]
+) -> socket.socket:
+    if guard.is_allowlisted(conn.host, conn.port):
+        return connect()
+    original = conn._dns_host
+    last_error: Exception | None = None
+    try:
+        for address in guard.checked_addresses(conn.host, conn.port):
+            conn._dns_host = address  # connect to the address that was checked
+            try:
+                return connect()
+            except NewConnectionError as exc:
+                last_error = exc
+    finally:
+        conn._dns_host = original
+    assert last_error is not None
+    raise last_error
+
+
+class GuardedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connection pools check every new connection with the guard."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self._guard = guard
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        guard = self._guard
+
+        class GuardedHTTPConnection(HTTPConnection):
+            def _new_conn(self) -> socket.socket:
+                return _guarded_new_conn(self, guard, super()._new_conn)
+
+        class GuardedHTTPSConnection(HTTPSConnection):
+            def _new_conn(self) -> socket.socket:
+                return _guarded_new_conn(self, guard, super()._new_conn)
+
+        class GuardedHTTPPool(HTTPConnectionPool):
+            ConnectionCls = GuardedHTTPConnection
+
+        class GuardedHTTPSPool(HTTPSConnectionPool):
+            ConnectionCls = GuardedHTTPSConnection
+
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPPool,
+            "https": GuardedHTTPSPool,
+        }
+
+
+class Fetcher:
+    def __init__(
+        self,
+        allowed: frozenset[str],
+        *,
+        timeout: float = 20.0,
+        max_bytes: int = 10 * 1024 * 1024,
+        max_redirects: int = 3,
+    ) -> None:
+        self.guard = AddressGuard(allowed)
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no proxies or .netrc from the environment
+        adapter = GuardedAdapter(self.guard)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+        return session
+
+    def fetch(self, url: str) -> bytes:
+        """Download url (following at most max_redirects redirects) into memory."""
+        deadline = time.monotonic() + self.timeout
+        with self._session() as session:
+            for _hop in range(self.max_redirects + 1):
+                _check_url(url)
+                try:
+                    response = session.get(
+                        url, stream=True, allow_redirects=False, timeout=self._left(deadline)
+                    )
+                except FetchError:
+                    raise
+                except requests.Timeout as exc:
+                    raise FetchError("the source server did not answer in time") from exc
+                except requests.RequestException as exc:
+                    raise FetchError(_connection_reason(exc)) from exc
+                with response:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers.get("Location", ""))
+                        continue
+                    if response.status_code != 200:
+                        raise FetchError(f"the source server answered HTTP {response.status_code}")
+                    return self._read(response, deadline)
+        raise FetchError(f"too many redirects (more than {self.max_redirects})")
+
+    def _read(self, response: requests.Response, deadline: float) -> bytes:
+        limit_mb = self.max_bytes // (1024 * 1024)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise FetchError(f"the image is larger than {limit_mb} MB")
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(CHUNK):
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise FetchError(f"the image is larger than {limit_mb} MB")
+                if time.monotonic() > deadline:
+                    raise FetchError("the download took too long")
+        except requests.RequestException as exc:
+            raise FetchError("the connection broke during the download") from exc
+        return bytes(body)
+
+    def _left(self, deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FetchError("the download took too long")
+        return left
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise FetchError("the URL is not valid") from exc
+    if parts.scheme not in ("http", "https"):
+        raise FetchError("only http and https URLs are supported")
+    if not parts.hostname:
+        raise FetchError("the URL has no host")
+
+
+def _connection_reason(exc: requests.RequestException) -> str:
+    text = str(exc)
+    if "Name or service not known" in text or "NameResolutionError" in text:
+        return "could not resolve the host"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error while connecting to the source server"
+    if isinstance(exc, requests.ConnectionError):
+        return "could not connect to the source server"
+    return "the request to the source server failed"

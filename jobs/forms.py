@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import UploadedFile
+
+from jobs import fetch
+from jobs.images import ImageRejected, inspect_image
+from jobs.models import Job, Source
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+        if not data:
+            return []
+        files = data if isinstance(data, list | tuple) else [data]
+        return [f for f in files if f]
+
+
+def uploads_reachable() -> bool:
+    """Can APIXO fetch an uploaded source from SITE_URL? Always, for the local engine."""
+    if settings.USING_ENGINE:
+        return True
+    parts = urlsplit(settings.SITE_URL)
+    host = parts.hostname or ""
+    if parts.scheme != "https" or host == "localhost" or host.endswith(".local"):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return True  # a host name; we can't resolve it as APIXO would
+
+
+class SubmitForm(forms.Form):
+    urls = forms.CharField(
+        required=False,
+        label="Image links",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "https://example.com/photo.jpg (one per line)"}
+        ),
+    )
+    files = MultipleFileField(
+        required=False,
+        label="Image files",
+        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    resolution = forms.ChoiceField(choices=Job.Resolution, initial="4k")
+    output_format = forms.ChoiceField(choices=Job.Format, initial="jpg", label="Format")
+    key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        lines = [line.strip() for line in (data.get("urls") or "").splitlines() if line.strip()]
+        files: list[UploadedFile] = data.get("files") or []
+        if not lines and not files and not self.errors:
+            raise forms.ValidationError("Add at least one image: a link or a file.")
+        if len(lines) + len(files) > settings.BATCH_MAX_IMAGES:
+            raise forms.ValidationError(
+                f"That is {len(lines) + len(files)} images; one batch takes up to "
+                f"{settings.BATCH_MAX_IMAGES}."
+            )
+        if files and not uploads_reachable():
+            raise forms.ValidationError(
+                "Uploads are off: APIXO fetches uploaded files from SITE_URL "
+                f"({settings.SITE_URL}), which is not a public https address. "
+                "Use image links instead, or set SITE_URL to this site's public address."
+            )
+
+        sources: list[Source] = []
+        errors: list[str] = []
+        for n, line in enumerate(lines, start=1):
+            try:
+                url = fetch.check_url(line)
+            except fetch.FetchError as e:
+                errors.append(f"Line {n} ({line[:80]}): {e.message}")
+                continue
+            name = urlsplit(url).path.rsplit("/", 1)[-1] or urlsplit(url).hostname or "image"
+            sources.append(Source(name=name, url=url))
+        for f in files:
+            try:
+                info = inspect_image(f, f.size or 0)
+            except ImageRejected as e:
+                errors.append(f"{f.name}: {e.message}")
+                continue
+            sources.append(
+                Source(
+                    name=f.name or "upload",
+                    upload=f,
+                    width=info.width,
+                    height=info.height,
+                    size=f.size,
+                    ext=info.format,
+                )
+            )
+        if errors:
+            # One bad line or file rejects the whole batch, so nothing is half-submitted.
+            raise forms.ValidationError(
+                [forms.ValidationError(e) for e in errors]
+                + [forms.ValidationError("Nothing was submitted; fix the lines above and send again.")]
+            )
+        data["sources"] = sources
+        return data
+
+    def warnings(self) -> list[str]:
+        """Sources that the chosen tier will not enlarge."""
+        edge = Job.LONG_EDGE[self.cleaned_data["resolution"]]
+        return [
+            f"{s.name} is already {max(s.width, s.height)} px on its long edge; "
+            f"{self.cleaned_data['resolution']} ({edge} px) will not enlarge it."
+            for s in self.cleaned_data["sources"]
+            if s.width and s.height and max(s.width, s.height) >= edge
+        ]
+
+
+class SignupForm(UserCreationForm[User]):
+    email = forms.EmailField(required=True, help_text="For password resets.")
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")

@@ -1,0 +1,246 @@
+"""RQ job functions: fetch a URL source, submit to APIXO, poll, and keep the result.
+
+Each function takes a job id, re-reads the row, returns early if another worker (or a
+webhook) already moved the job on, and records every outcome with a conditional UPDATE.
+None sleeps: waiting is a job scheduled for later with enqueue_in (the worker runs with
+--with-scheduler).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+from datetime import timedelta
+from typing import Any
+
+import django_rq
+from django.conf import settings
+from django.core import signing
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs import apixo, fetch
+from jobs.images import ImageRejected, inspect_image, make_thumbnail
+from jobs.models import Job, result_path, source_path, thumb_path
+
+logger = logging.getLogger(__name__)
+S = Job.State
+SOURCE_SALT = "jobs.source"
+
+
+# --- enqueueing --------------------------------------------------------------------------
+
+
+def _queue() -> Any:
+    return django_rq.get_queue("default")
+
+
+def enqueue_start(job_id: int) -> None:
+    """Start a job once the current transaction commits (django-rq's on_db_commit mode)."""
+    _queue().enqueue(start_job, job_id)
+
+
+def schedule(func: Any, job_id: int, delay: float, *args: Any) -> None:
+    _queue().enqueue_in(timedelta(seconds=max(0.0, delay)), func, job_id, *args)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, ...): exponential, with jitter.
+
+    The jitter spreads a crowd of jobs that all hit a 429 at once, so they don't come back
+    at once.
+    """
+    ceiling = min(settings.APIXO_BACKOFF_MAX, settings.APIXO_BACKOFF_BASE * 2 ** (attempt - 1))
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def poll_interval(job: Job) -> float:
+    return settings.APIXO_POLL_INTERVAL_8K if job.resolution == "8k" else settings.APIXO_POLL_INTERVAL
+
+
+# --- signed source URLs ------------------------------------------------------------------
+
+
+def source_token(job: Job) -> str:
+    return signing.dumps(str(job.code), salt=SOURCE_SALT)
+
+
+def signed_source_url(job: Job) -> str:
+    """A URL that needs no login and expires, from which APIXO fetches an uploaded source."""
+    return settings.SITE_URL + reverse("source_signed", args=[source_token(job)])
+
+
+def job_code_from_token(token: str) -> str | None:
+    try:
+        return str(signing.loads(token, salt=SOURCE_SALT, max_age=settings.SOURCE_URL_MAX_AGE))
+    except signing.BadSignature:
+        return None
+
+
+# --- the pipeline ------------------------------------------------------------------------
+
+
+def start_job(job_id: int) -> None:
+    """Download and check a URL source (uploads were checked on upload), then submit."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.state != S.QUEUED:
+        return
+    if job.source_url and not job.source_file and not _fetch_source(job):
+        return
+    submit_job(job_id)
+
+
+def _fetch_source(job: Job) -> bool:
+    """Keep a copy of a URL source. Return False (and fail the job, no charge) if bad."""
+    with tempfile.TemporaryFile() as tmp:
+        try:
+            got = fetch.download(job.source_url, tmp, max_bytes=settings.UPLOAD_MAX_BYTES)
+            info = inspect_image(tmp, got.size)
+        except fetch.FetchError as e:
+            if not e.permanent and job.submit_attempts < settings.APIXO_SUBMIT_ATTEMPTS:
+                Job.objects.filter(pk=job.pk).update(submit_attempts=job.submit_attempts + 1)
+                schedule(start_job, job.pk, backoff(job.submit_attempts + 1))
+                return False
+            job.fail((S.QUEUED,), "SourceUnavailable", e.message)
+            return False
+        except ImageRejected as e:
+            job.fail((S.QUEUED,), "SourceInvalid", e.message)
+            return False
+        tmp.seek(0)
+        name = default_storage.save(source_path(job, f"x.{info.format}"), File(tmp))
+    updated = Job.objects.filter(pk=job.pk, state=S.QUEUED).update(
+        source_file=name,
+        source_width=info.width,
+        source_height=info.height,
+        source_bytes=got.size,
+    )
+    if not updated:  # canceled meanwhile
+        default_storage.delete(name)
+        return False
+    return True
+
+
+def submit_job(job_id: int) -> None:
+    """Claim a queued job and submit it to APIXO; on acceptance charge it and start polling."""
+    job = Job.objects.select_related("budget").filter(pk=job_id).first()
+    if job is None or job.state != S.QUEUED:
+        return
+    attempt = job.submit_attempts + 1
+    if not job.move((S.QUEUED,), S.SUBMITTING, submit_attempts=attempt):
+        return  # canceled, or another worker claimed it
+    image_url = job.source_url or signed_source_url(job)
+    try:
+        task_id = apixo.submit_task(image_url, job.resolution, job.output_format)
+    except apixo.UpscalerError as e:
+        _submit_failed(job, e, attempt)
+        return
+    if job.accept(task_id):
+        schedule(poll_job, job.pk, settings.APIXO_FIRST_POLL)
+
+
+def _submit_failed(job: Job, e: apixo.UpscalerError, attempt: int) -> None:
+    if e.maybe_accepted:
+        # APIXO may have accepted (and billed) the task, but we have no task ID to follow
+        # it. Resubmitting could pay twice; failing could lose a paid result. An admin
+        # decides; the reservation stays held until then.
+        logger.warning("Job %s: submit outcome unknown: %s", job.code, e.message)
+        job.move((S.SUBMITTING,), S.NEEDS_ATTENTION, fail_msg=e.message)
+    elif e.permanent:
+        job.fail((S.SUBMITTING,), e.code, e.message)
+    elif attempt >= settings.APIXO_SUBMIT_ATTEMPTS:
+        job.fail((S.SUBMITTING,), "RateLimited" if e.rate_limited else e.code, e.message)
+    elif job.move((S.SUBMITTING,), S.QUEUED):
+        schedule(submit_job, job.pk, backoff(attempt))
+
+
+def poll_job(job_id: int, errors: int = 0) -> None:
+    """Read the task's status and act on it; reschedule itself until the task is done.
+
+    errors counts consecutive failed status reads, for the backoff.
+    """
+    job = Job.objects.select_related("budget").filter(pk=job_id).first()
+    if job is None or job.state not in (S.PENDING, S.PROCESSING):
+        return
+    if job.submitted_at and timezone.now() - job.submitted_at > timedelta(
+        seconds=settings.APIXO_DEADLINE
+    ):
+        job.fail(
+            (S.PENDING, S.PROCESSING),
+            "Timeout",
+            f"No result after {settings.APIXO_DEADLINE // 60} minutes.",
+        )
+        return
+    Job.objects.filter(pk=job.pk).update(poll_count=job.poll_count + 1)
+    try:
+        status = apixo.get_task(job.task_id)
+    except apixo.UpscalerError as e:
+        if e.permanent:
+            job.fail((S.PENDING, S.PROCESSING), e.code, e.message)
+        else:
+            schedule(poll_job, job.pk, backoff(errors + 1), errors + 1)
+        return
+    apply_status(job, status)
+
+
+def apply_status(job: Job, status: apixo.TaskStatus) -> None:
+    """Move the job to match APIXO's status, finishing it on success or failure."""
+    times = {
+        "apixo_create_time": status.create_time,
+        "apixo_complete_time": status.complete_time,
+        "apixo_cost_time": status.cost_time,
+    }
+    if status.state == "failed":
+        job.fail((S.PENDING, S.PROCESSING), status.fail_code, status.fail_msg)
+        Job.objects.filter(pk=job.pk).update(**times)
+    elif status.state == "success":
+        finish_job(job, status.result_urls[0], times)
+    else:
+        if status.state == "processing" and job.state == S.PENDING:
+            job.move((S.PENDING,), S.PROCESSING)
+        schedule(poll_job, job.pk, poll_interval(job))
+
+
+def finish_job(job: Job, url: str, times: dict[str, int | None]) -> None:
+    """Download the result (streamed to disk), make its thumbnail, and mark the job done."""
+    with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as tmp:
+        try:
+            got = fetch.download(url, tmp, max_bytes=settings.RESULT_MAX_BYTES)
+            tmp.flush()
+            thumb, width, height = make_thumbnail(tmp.name)
+        except fetch.FetchError as e:
+            if e.permanent:
+                job.fail((S.PENDING, S.PROCESSING), "ResultUnavailable", e.message)
+            else:
+                schedule(poll_job, job.pk, poll_interval(job))
+            return
+        except (OSError, ValueError) as e:
+            logger.warning("Job %s: result is not a readable image: %s", job.code, e)
+            job.fail((S.PENDING, S.PROCESSING), "ResultUnavailable", "The result is not a readable image.")
+            return
+        tmp.seek(0)
+        result_name = default_storage.save(result_path(job, tmp.name), File(tmp))
+    thumb_name = default_storage.save(thumb_path(job, "t.webp"), ContentFile(thumb))
+    moved = job.move(
+        (S.PENDING, S.PROCESSING),
+        S.SUCCESS,
+        result_file=result_name,
+        thumbnail=thumb_name,
+        result_width=width,
+        result_height=height,
+        result_bytes=got.size,
+        **times,
+    )
+    if not moved:  # a concurrent poll or webhook finished it first
+        default_storage.delete(result_name)
+        default_storage.delete(thumb_name)
+
+
+def _tmp_dir() -> str:
+    path = os.path.join(settings.MEDIA_ROOT, "tmp")
+    os.makedirs(path, exist_ok=True)
+    return path

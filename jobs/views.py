@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import User
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from jobs.forms import SignupForm, SubmitForm
+from jobs.models import Budget, Job, QuotaExceeded, cents, submit_batch
+from jobs.tasks import job_code_from_token
+
+PAGE_SIZE = 24
+
+
+class AuthedRequest(HttpRequest):
+    user: User
+    htmx: HtmxDetails
+
+
+# --- access: one helper per object -------------------------------------------------------
+
+
+def _gallery_jobs(request: AuthedRequest) -> QuerySet[Job]:
+    return Job.objects.filter(user=request.user)
+
+
+def _get_job_for_user(request: AuthedRequest, code: str) -> Job:
+    """The job, if this user may see it; 404 otherwise (never 403: don't confirm it exists)."""
+    return get_object_or_404(
+        Job.objects.select_related("budget", "batch"), code=code, user=request.user
+    )
+
+
+# --- change stamps for the live gallery ---------------------------------------------------
+
+
+def _stamp(dt: datetime | None) -> str:
+    return str(int(dt.timestamp() * 1_000_000)) if dt else "0"
+
+
+def _from_stamp(value: str | None) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value or 0) / 1_000_000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(0, tz=UTC)
+
+
+def _gallery_context(request: AuthedRequest, form: SubmitForm | None = None) -> dict[str, Any]:
+    jobs = _gallery_jobs(request)
+    page = Paginator(jobs.order_by("-created", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    cards = list(page.object_list)
+    return {
+        "form": form or SubmitForm(),
+        "page": page,
+        "cards": cards,
+        "budget": Budget.for_user(request.user),
+        # Only the first page follows live changes; older pages rarely hold work in flight.
+        "live": page.number == 1 and any(c.in_flight for c in cards),
+        "since": _stamp(max((c.updated for c in cards), default=None)),
+        "oldest": _stamp(cards[-1].created) if cards else "0",
+    }
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+@require_GET
+def gallery(request: AuthedRequest) -> HttpResponse:
+    return render(request, "jobs/gallery.html", _gallery_context(request))
+
+
+@require_POST
+def submit(request: AuthedRequest) -> HttpResponse:
+    form = SubmitForm(request.POST, request.FILES)
+    if form.is_valid() and _submit_form(request, form):
+        if not request.htmx:
+            return redirect("gallery")
+        form, status = SubmitForm(), 200  # a fresh form with a new idempotency key
+    else:
+        status = 400
+    context = _gallery_context(request, form)
+    if not request.htmx:
+        return render(request, "jobs/gallery.html", context, status=status)
+    context["oob_spend"] = True
+    return render(request, "jobs/gallery.html#workspace", context, status=status)
+
+
+def _submit_form(request: AuthedRequest, form: SubmitForm) -> bool:
+    """Create the form's jobs. Return False (with the error on the form) if over quota."""
+    data = form.cleaned_data
+    n = len(data["sources"])
+    try:
+        _, created = submit_batch(
+            request.user,
+            Budget.for_user(request.user),
+            data["key"],
+            data["sources"],
+            data["resolution"],
+            data["output_format"],
+        )
+    except QuotaExceeded as e:
+        form.add_error(None, _quota_message(n, e))
+        return False
+    if created:  # a repeated post of the same form is already in the gallery
+        price = cents(n * settings.PRICE_CENTS)
+        messages.success(request, f"Submitted {n} image{'s' if n != 1 else ''} ({price}).")
+        for warning in form.warnings():
+            messages.warning(request, warning)
+    return True
+
+
+def _quota_message(n: int, e: QuotaExceeded) -> str:
+    left = "unlimited" if e.left is None else cents(e.left)
+    return (
+        f"{n} image{'s' if n != 1 else ''} = {cents(e.needed)}, but only {left} is left of your "
+        "quota. Nothing was submitted. Remove some images, or ask an admin to raise your quota."
+    )
+
+
+@require_GET
+def gallery_poll(request: AuthedRequest) -> HttpResponse:
+    """One poll for the whole gallery: 204 if nothing changed since the client's stamp,
+    else the changed cards as out-of-band swaps (new ones prepended)."""
+    since = _from_stamp(request.GET.get("since"))
+    jobs = _gallery_jobs(request)
+    if only := request.GET.get("job"):
+        jobs = jobs.filter(code=only)
+    changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
+    if not changed:
+        return HttpResponse(status=204)
+    oldest = _from_stamp(request.GET.get("oldest"))
+    context = {
+        "new_cards": [j for j in changed if j.created > since and not only],
+        "changed_cards": [j for j in changed if j.created <= since and j.created >= oldest],
+        "budget": Budget.for_user(request.user),
+        "live": jobs.filter(state__in=Job.IN_FLIGHT).exists(),
+        "since": _stamp(max(j.updated for j in changed)),
+        "oldest": request.GET.get("oldest", "0"),
+        "only": only or "",
+    }
+    return render(request, "jobs/gallery_poll.html", context)
+
+
+@require_GET
+def job_detail(request: AuthedRequest, code: str) -> HttpResponse:
+    job = _get_job_for_user(request, code)
+    context = {"job": job, "live": job.in_flight, "since": _stamp(job.updated)}
+    return render(request, "jobs/job_detail.html", context)
+
+
+@require_POST
+def job_cancel(request: AuthedRequest, code: str) -> HttpResponse:
+    job = _get_job_for_user(request, code)
+    if not job.cancel():
+        messages.error(request, "Too late to cancel: this image was already sent to APIXO.")
+    return _back(request, job)
+
+
+@require_POST
+def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
+    job = _get_job_for_user(request, code)
+    if not job.retryable:
+        messages.error(request, "Only a failed or canceled job can be retried.")
+        return _back(request, job)
+    try:
+        new = job.retry()
+    except QuotaExceeded as e:
+        messages.error(request, _quota_message(1, e))
+        return _back(request, job)
+    messages.success(request, f"Retrying {job.source_name} as a new job ({cents(settings.PRICE_CENTS)}).")
+    return _back(request, new)
+
+
+def _back(request: AuthedRequest, job: Job) -> HttpResponse:
+    if request.htmx:
+        return HttpResponseClientRedirect(request.headers.get("HX-Current-URL") or "/")
+    return redirect(request.POST.get("next") or job.get_absolute_url())
+
+
+@require_GET
+def job_file(request: AuthedRequest, code: str, kind: str) -> HttpResponseBase:
+    job = _get_job_for_user(request, code)
+    field = {"result": job.result_file, "thumb": job.thumbnail, "source": job.source_file}[kind]
+    if not field:
+        raise Http404("No such file yet.")
+    download = kind == "result" and "download" in request.GET
+    name = job.download_name if kind == "result" else job.source_name
+    response = FileResponse(field.open("rb"), as_attachment=download, filename=name)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_not_required
+@require_GET
+def source_signed(request: HttpRequest, token: str) -> HttpResponseBase:
+    """An uploaded source, for APIXO to fetch: no login, but a signed, expiring token."""
+    code = job_code_from_token(token)
+    job = get_object_or_404(Job, code=code) if code else None
+    if job is None or not job.source_file:
+        raise Http404
+    return FileResponse(job.source_file.open("rb"), filename=job.source_name)
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("gallery")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        Budget.for_user(user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}! You have {cents(settings.DEFAULT_QUOTA_CENTS)} to spend.")
+        return redirect("gallery")
+    return render(request, "registration/signup.html", {"form": form})
