@@ -60,6 +60,7 @@ class EngineServer:
             raise
         self.httpd.set_app(self.app)
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -83,6 +84,9 @@ class EngineServer:
 
     def stop(self) -> None:
         """Stop accepting requests, then stop the engine's threads and close the store."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join(5)

@@ -8,11 +8,27 @@ from jobs.models import Batch, Budget, Charge, Job, cents
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin[Job]):
-    list_display = ("source_name", "user", "state", "resolution", "output_format", "created", "task_id")
+    list_display = (
+        "source_name",
+        "user",
+        "state",
+        "resolution",
+        "output_format",
+        "created",
+        "task_id",
+    )
     list_filter = ("state", "resolution", "output_format", "user")
     search_fields = ("source_name", "source_url", "task_id", "code", "user__username")
     date_hierarchy = "created"
-    readonly_fields = ("code", "task_id", "callback_secret", "created", "updated", "submitted_at", "finished_at")
+    readonly_fields = (
+        "code",
+        "task_id",
+        "callback_secret",
+        "created",
+        "updated",
+        "submitted_at",
+        "finished_at",
+    )
     list_select_related = ("user",)
 
 

@@ -121,7 +121,9 @@ def _request(method: str, path: str, **kwargs: Any) -> Any:
         if response.ok:
             logger.warning("APIXO %s %s: unexpected body %r", method, path, response.text[:2000])
             raise UpscalerError(
-                "APIXO sent an answer we could not read.", permanent=False, status=response.status_code
+                "APIXO sent an answer we could not read.",
+                permanent=False,
+                status=response.status_code,
             )
         body = {}
 
@@ -141,13 +143,13 @@ def _request(method: str, path: str, **kwargs: Any) -> Any:
         raise UpscalerError(return_msg, permanent=status in PERMANENT_STATUSES, status=status)
     if "data" not in body:
         logger.warning("APIXO %s %s: no data in %r", method, path, response.text[:2000])
-        raise UpscalerError("APIXO sent an answer we could not read.", permanent=False, status=status)
+        raise UpscalerError(
+            "APIXO sent an answer we could not read.", permanent=False, status=status
+        )
     return body["data"]
 
 
-def submit_task(
-    image_url: str, resolution: str, output_format: str, callback_url: str = ""
-) -> str:
+def submit_task(image_url: str, resolution: str, output_format: str, callback_url: str = "") -> str:
     """Submit one upscaling task and return APIXO's taskId."""
     # Reference: https://apixo.ai/docs/llms.txt ("image-upscaler": generateTask)
     payload: dict[str, Any] = {
@@ -194,9 +196,7 @@ def parse_status(data: Any, task_id: str) -> TaskStatus:
         result_urls = _parse_result_urls(data.get("resultJson"))
         if not result_urls:
             logger.warning("APIXO status for %s: success without resultUrls: %r", task_id, data)
-            raise UpscalerError(
-                "APIXO reported success but sent no result URL.", permanent=True
-            )
+            raise UpscalerError("APIXO reported success but sent no result URL.", permanent=True)
     return TaskStatus(
         task_id=str(data.get("taskId") or task_id),
         state=state,
@@ -241,7 +241,10 @@ def get_balance() -> Decimal:
     # Reference: https://apixo.ai/docs/llms.txt ("System APIs": current-balance)
     data = _request("GET", "/apikeys/current-balance")
     try:
-        return Decimal(str(data)).quantize(Decimal("0.01"))
+        balance = Decimal(str(data)).quantize(Decimal("0.01"))
+        if balance.is_nan():  # "NaN" parses and quantizes without complaint
+            raise InvalidOperation
+        return balance
     except InvalidOperation:
         logger.warning("APIXO current-balance: not a number: %r", data)
         raise UpscalerError("APIXO sent a balance we could not read.", permanent=False) from None

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any, BinaryIO
+from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -122,9 +122,10 @@ def _is_allow_listed(host: str, port: int) -> bool:
     return _host_port(host, port) in allowed
 
 
-def _refused(host: str, message: str, *, permanent: bool = True) -> FetchError:
+def _fail(host: str, message: str, *, permanent: bool = True) -> FetchError:
+    """Log a refused or failed fetch and return the FetchError to raise."""
     # Only the host: the path and query of a user's link may carry access tokens.
-    logger.info("Refused fetch from %s: %s", host or "(no host)", message)
+    logger.info("Fetch from %s failed: %s", host or "(no host)", message)
     return FetchError(message, permanent=permanent)
 
 
@@ -132,19 +133,19 @@ def _check(url: str) -> _Target:
     """Return the target for url, or raise FetchError saying why it may not be fetched."""
     url = url.strip()
     if not url:
-        raise _refused("", "The link is empty.")
+        raise _fail("", "The link is empty.")
     if len(url) > MAX_URL_LENGTH:
-        raise _refused("", f"This link is too long (over {MAX_URL_LENGTH} characters).")
+        raise _fail("", f"This link is too long (over {MAX_URL_LENGTH} characters).")
     if any(ord(c) < 32 or ord(c) == 127 for c in url):
-        raise _refused("", "This link contains control characters.")
+        raise _fail("", "This link contains control characters.")
     parts = urlsplit(url)
     if parts.scheme.lower() not in _DEFAULT_PORTS:
-        raise _refused("", "Only http:// and https:// links are supported.")
+        raise _fail("", "Only http:// and https:// links are supported.")
     shown_host = parts.hostname or ""
     if "@" in parts.netloc:
-        raise _refused(shown_host, "Links with a user name or password are not supported.")
+        raise _fail(shown_host, "Links with a user name or password are not supported.")
     if not shown_host:
-        raise _refused("", "This link has no host name.")
+        raise _fail("", "This link has no host name.")
 
     # Take the host and port exactly as requests and urllib3 will see them (IDNA-encoded,
     # lower-cased), so the check, the allow-list and the pin all agree with the connection.
@@ -153,10 +154,10 @@ def _check(url: str) -> _Target:
         prepared.prepare_url(url, None)
         parsed = parse_url(prepared.url or "")
     except (requests.RequestException, ValueError, UnicodeError):
-        raise _refused(shown_host, "This link is not a valid web address.") from None
+        raise _fail(shown_host, "This link is not a valid web address.") from None
     host = _normalise_host(parsed.host or "")
     if not host or not prepared.url:
-        raise _refused("", "This link has no host name.")
+        raise _fail("", "This link has no host name.")
     port = parsed.port or _DEFAULT_PORTS[parsed.scheme or "http"]
 
     try:
@@ -164,16 +165,16 @@ def _check(url: str) -> _Target:
     except (OSError, UnicodeError) as e:
         # EAI_AGAIN is the resolver failing, not the name being unknown: try again later.
         transient = isinstance(e, socket.gaierror) and e.errno == socket.EAI_AGAIN
-        raise _refused(
+        raise _fail(
             shown_host,
             f"The host name {shown_host} could not be found.",
             permanent=not transient,
         ) from None
     if not addresses:
-        raise _refused(shown_host, f"The host name {shown_host} could not be found.")
+        raise _fail(shown_host, f"The host name {shown_host} could not be found.")
     # Every address, not just the first: the connection may use any of them.
     if not _is_allow_listed(host, port) and not all(_is_global(a) for a in addresses):
-        raise _refused(shown_host, PRIVATE_MESSAGE)
+        raise _fail(shown_host, PRIVATE_MESSAGE)
     return _Target(url=prepared.url, host=host, port=port, addresses=tuple(addresses))
 
 
@@ -283,14 +284,16 @@ def _format_size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _is_read_timeout(e: requests.RequestException) -> bool:
+def _is_timeout(e: requests.RequestException) -> bool:
     # requests reports a read timeout while streaming the body as a ConnectionError.
     return isinstance(e, requests.Timeout) or any(
         isinstance(arg, ReadTimeoutError) for arg in e.args
     )
 
 
-def _fetch_one(target: _Target, dest: BinaryIO, max_bytes: int, timeout: float) -> Downloaded | str:
+def _fetch_one(
+    target: _Target, dest: IO[bytes], max_bytes: int, timeout: float
+) -> Downloaded | str:
     """GET target; return what was written to dest, or the next URL if it redirects."""
     token = _pinned.set(target)
     try:
@@ -302,14 +305,14 @@ def _fetch_one(target: _Target, dest: BinaryIO, max_bytes: int, timeout: float) 
             if status in _REDIRECT_STATUSES:
                 location = response.headers.get("Location")
                 if not location:
-                    raise _refused(target.host, "The server sent a redirect without a target.")
+                    raise _fail(target.host, "The server sent a redirect without a target.")
                 return urljoin(target.url, location)
             if status != 200:
                 try:
                     phrase = f" {HTTPStatus(status).phrase}"
                 except ValueError:
                     phrase = ""
-                raise _refused(
+                raise _fail(
                     target.host,
                     f"The server answered {status}{phrase}.",
                     permanent=status < 500 and status not in _TRANSIENT_STATUSES,
@@ -318,13 +321,13 @@ def _fetch_one(target: _Target, dest: BinaryIO, max_bytes: int, timeout: float) 
             too_large = f"The image is larger than {_format_size(max_bytes)}."
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
-                raise _refused(target.host, too_large)
+                raise _fail(target.host, too_large)
             size = 0
             for chunk in response.iter_content(CHUNK_SIZE):
                 size += len(chunk)
                 # The chunk that passes the cap is dropped, so dest never exceeds it.
                 if size > max_bytes:
-                    raise _refused(target.host, too_large)
+                    raise _fail(target.host, too_large)
                 dest.write(chunk)
             content_type = response.headers.get("Content-Type", "")
             return Downloaded(
@@ -333,19 +336,23 @@ def _fetch_one(target: _Target, dest: BinaryIO, max_bytes: int, timeout: float) 
                 final_url=target.url,
             )
     except requests.RequestException as e:
-        if _is_read_timeout(e) or isinstance(e, requests.ConnectTimeout):
-            raise _refused(target.host, "The download timed out.", permanent=False) from e
+        if _is_timeout(e):
+            raise _fail(target.host, "The download timed out.", permanent=False) from e
+        if isinstance(e, requests.exceptions.SSLError):
+            raise _fail(
+                target.host, f"The secure connection to {target.host} failed.", permanent=False
+            ) from e
         if isinstance(e, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
-            raise _refused(
+            raise _fail(
                 target.host, f"Could not download from {target.host}.", permanent=False
             ) from e
-        raise _refused(target.host, "The download failed.", permanent=False) from e
+        raise _fail(target.host, "The download failed.", permanent=False) from e
     finally:
         _pinned.reset(token)
 
 
 def download(
-    url: str, dest: BinaryIO, *, max_bytes: int, timeout: float | None = None
+    url: str, dest: IO[bytes], *, max_bytes: int, timeout: float | None = None
 ) -> Downloaded:
     """Stream url into dest (never whole in memory), following at most 3 redirects, each hop
     re-checked. Raise FetchError if the URL or any hop is refused, the status is not 200,
@@ -365,5 +372,5 @@ def download(
             return outcome
         redirects += 1
         if redirects > MAX_REDIRECTS:
-            raise _refused(target.host, "Too many redirects.")
+            raise _fail(target.host, "Too many redirects.")
         target = _check(outcome)

@@ -52,7 +52,7 @@ class SubmitForm(forms.Form):
             attrs={"rows": 3, "placeholder": "https://example.com/photo.jpg (one per line)"}
         ),
     )
-    files = MultipleFileField(
+    images = MultipleFileField(
         required=False,
         label="Image files",
         widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
@@ -62,9 +62,10 @@ class SubmitForm(forms.Form):
     key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         lines = [line.strip() for line in (data.get("urls") or "").splitlines() if line.strip()]
-        files: list[UploadedFile] = data.get("files") or []
+        files: list[UploadedFile] = data.get("images") or []
         if not lines and not files and not self.errors:
             raise forms.ValidationError("Add at least one image: a link or a file.")
         if len(lines) + len(files) > settings.BATCH_MAX_IMAGES:
@@ -109,7 +110,11 @@ class SubmitForm(forms.Form):
             # One bad line or file rejects the whole batch, so nothing is half-submitted.
             raise forms.ValidationError(
                 [forms.ValidationError(e) for e in errors]
-                + [forms.ValidationError("Nothing was submitted; fix the lines above and send again.")]
+                + [
+                    forms.ValidationError(
+                        "Nothing was submitted; fix the lines above and send again."
+                    )
+                ]
             )
         data["sources"] = sources
         return data

@@ -78,8 +78,12 @@ def inspect_image(f: IO[bytes], size: int) -> ImageInfo:
                 f"{other} photos are not supported yet. Export the photo as JPEG or PNG and upload that."
             ) from None
         if other:
-            raise ImageRejected(f"{other} files are not supported. Use a JPG, PNG or WebP image.") from None
+            raise ImageRejected(
+                f"{other} files are not supported. Use a JPG, PNG or WebP image."
+            ) from None
         raise ImageRejected("This is not a JPG, PNG or WebP image.") from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise ImageRejected("The image file is damaged or incomplete.") from None
     with img:
         width, height = img.size
         if width * height > settings.UPLOAD_MAX_PIXELS:
@@ -106,10 +110,10 @@ def make_thumbnail(path: str) -> tuple[bytes, int, int]:
     For JPEG, draft() lets the decoder scale down by up to 8x while decoding, so an 8k
     result is never held in memory at full size.
     """
-    with Image.open(path) as img:
-        full = img.size
-        img.draft("RGB", (THUMB_EDGE, THUMB_EDGE))
-        img = ImageOps.exif_transpose(img)
+    with Image.open(path) as opened:
+        full = opened.size
+        opened.draft("RGB", (THUMB_EDGE, THUMB_EDGE))
+        img: Image.Image = ImageOps.exif_transpose(opened)
         img.thumbnail((THUMB_EDGE, THUMB_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
         if img.mode not in ("RGB", "RGBA"):
             img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")

@@ -348,7 +348,7 @@ class Charge(models.Model):
         return f"{self.kind} {cents(self.amount_cents)} ({self.created:%Y-%m-%d})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not kwargs.get("force_insert"):
+        if not self._state.adding:
             raise ValueError("The ledger is append-only: add a refund instead of editing.")
         super().save(*args, **kwargs)
 

@@ -60,7 +60,9 @@ def backoff(attempt: int) -> float:
 
 
 def poll_interval(job: Job) -> float:
-    return settings.APIXO_POLL_INTERVAL_8K if job.resolution == "8k" else settings.APIXO_POLL_INTERVAL
+    return (
+        settings.APIXO_POLL_INTERVAL_8K if job.resolution == "8k" else settings.APIXO_POLL_INTERVAL
+    )
 
 
 # --- signed source URLs ------------------------------------------------------------------
@@ -220,7 +222,11 @@ def finish_job(job: Job, url: str, times: dict[str, int | None]) -> None:
             return
         except (OSError, ValueError) as e:
             logger.warning("Job %s: result is not a readable image: %s", job.code, e)
-            job.fail((S.PENDING, S.PROCESSING), "ResultUnavailable", "The result is not a readable image.")
+            job.fail(
+                (S.PENDING, S.PROCESSING),
+                "ResultUnavailable",
+                "The result is not a readable image.",
+            )
             return
         tmp.seek(0)
         result_name = default_storage.save(result_path(job, tmp.name), File(tmp))

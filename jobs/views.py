@@ -178,7 +178,9 @@ def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
     except QuotaExceeded as e:
         messages.error(request, _quota_message(1, e))
         return _back(request, job)
-    messages.success(request, f"Retrying {job.source_name} as a new job ({cents(settings.PRICE_CENTS)}).")
+    messages.success(
+        request, f"Retrying {job.source_name} as a new job ({cents(settings.PRICE_CENTS)})."
+    )
     return _back(request, new)
 
 
@@ -225,6 +227,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         Budget.for_user(user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}! You have {cents(settings.DEFAULT_QUOTA_CENTS)} to spend.")
+        messages.success(
+            request,
+            f"Welcome, {user.username}! You have {cents(settings.DEFAULT_QUOTA_CENTS)} to spend.",
+        )
         return redirect("gallery")
     return render(request, "registration/signup.html", {"form": form})

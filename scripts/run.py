@@ -61,10 +61,34 @@ def main() -> int:
                 print("redis-server is not installed: run `make run` (it installs it).")
                 return 1
             (VAR / "redis").mkdir(exist_ok=True)
-            start("redis", [redis, "--bind", HOST, "--port", str(REDIS_PORT),
-                            "--dir", str(VAR / "redis"), "--loglevel", "warning"])
-    start("engine", [PY, "-m", "apixo_engine", "--host", HOST, "--port", str(ENGINE_PORT),
-                     "--data-dir", str(VAR / "engine")])
+            start(
+                "redis",
+                [
+                    redis,
+                    "--bind",
+                    HOST,
+                    "--port",
+                    str(REDIS_PORT),
+                    "--dir",
+                    str(VAR / "redis"),
+                    "--loglevel",
+                    "warning",
+                ],
+            )
+    start(
+        "engine",
+        [
+            PY,
+            "-m",
+            "apixo_engine",
+            "--host",
+            HOST,
+            "--port",
+            str(ENGINE_PORT),
+            "--data-dir",
+            str(VAR / "engine"),
+        ],
+    )
     start("worker", [PY, "manage.py", "rqworker", "default", "--with-scheduler"])
     start("web", [PY, "manage.py", "runserver", f"{HOST}:{WEB_PORT}", "--noreload"])
 

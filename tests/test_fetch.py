@@ -470,7 +470,7 @@ def test_it_refuses_a_certificate_for_another_host_name(https_pinned):
 
     error = _download_error(f"https://other.test:{port}/image.jpg")
 
-    assert error.message == "Could not download from other.test."
+    assert error.message == "The secure connection to other.test failed."
 
 
 # --- with responses --------------------------------------------------------------------

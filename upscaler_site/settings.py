@@ -7,6 +7,7 @@ engine). The README has a table of every variable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -132,7 +133,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": _sqlite_path,
+            "NAME": str(_sqlite_path),
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
@@ -176,7 +177,23 @@ STORAGES = {
     },
 }
 
-EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Console email by default (password resets are printed by the web process).
+MAILERS = {
+    "default": {
+        "BACKEND": envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+        "OPTIONS": {
+            k.lower(): v
+            for k, v in {
+                "HOST": envstr("EMAIL_HOST", ""),
+                "PORT": envint("EMAIL_PORT", "587"),
+                "USERNAME": envstr("EMAIL_HOST_USER", ""),
+                "PASSWORD": envstr("EMAIL_HOST_PASSWORD", ""),
+                "USE_TLS": envbool("EMAIL_USE_TLS", "true"),
+            }.items()
+            if envstr("EMAIL_HOST", "")
+        },
+    }
+}
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "upscaler@localhost")
 
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -236,7 +253,5 @@ LOGGING = {
     "loggers": {"django": {"level": "INFO"}, "rq": {"level": "WARNING"}},
 }
 
-try:
-    from .local_settings import *  # noqa: F403
-except ImportError:
-    pass
+with contextlib.suppress(ImportError):
+    from .local_settings import *  # type: ignore[import-not-found]  # noqa: F403

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
-from django.conf import settings
 
 from jobs.models import Budget
 
@@ -17,12 +17,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.USING_ENGINE:
-            raise CommandError("The demo account is only for the embedded engine (no APIXO_API_KEY).")
+            raise CommandError(
+                "The demo account is only for the embedded engine (no APIXO_API_KEY)."
+            )
         user, created = User.objects.get_or_create(
-            username=USERNAME, defaults={"email": "demo@example.com", "is_staff": True, "is_superuser": True}
+            username=USERNAME,
+            defaults={"email": "demo@example.com", "is_staff": True, "is_superuser": True},
         )
         if created:
             user.set_password(PASSWORD)
             user.save()
         Budget.for_user(user)
-        self.stdout.write(f"Demo login: {USERNAME} / {PASSWORD}" + ("" if created else " (unless you changed it)"))
+        self.stdout.write(
+            f"Demo login: {USERNAME} / {PASSWORD}" + ("" if created else " (unless you changed it)")
+        )

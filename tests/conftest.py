@@ -1,0 +1,140 @@
+"""The test cast and the real services every run starts for itself.
+
+The run starts its own redis-server on a free port in a temp dir (never 6379) and stops it
+after. A missing redis-server fails the run: it never silently skips.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.contrib.auth.models import User
+from django.test import Client
+from PIL import Image
+
+from jobs.models import Batch, Budget, Job
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if not server:
+        pytest.fail(
+            "redis-server is not installed (apt-get install redis-server); `make test` installs it."
+        )
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _use_test_redis(redis_url: str) -> None:
+    django_settings.RQ_QUEUES = {"default": {"URL": redis_url, "DEFAULT_TIMEOUT": 120}}
+    os.environ["REDIS_URL"] = redis_url
+
+
+@pytest.fixture(autouse=True)
+def _media_and_speed(settings: Any, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- the cast -----------------------------------------------------------------------------
+
+
+def make_user(name: str, quota: int | None = 100) -> User:
+    user = User.objects.create_user(name, f"{name}@example.org", "password")
+    Budget.objects.create(user=user, limit_cents=quota)
+    return user
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def charlie(db: None) -> User:
+    return make_user("charlie")
+
+
+@pytest.fixture
+def alice_client(alice: User) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+def make_job(user: User, state: str = Job.State.QUEUED, **fields: Any) -> Job:
+    import uuid
+
+    batch = Batch.objects.create(code=uuid.uuid4(), user=user)
+    fields.setdefault("source_url", "https://images.example.com/photo.jpg")
+    fields.setdefault("source_name", "photo.jpg")
+    fields.setdefault("resolution", "2k")
+    return Job.objects.create(user=user, budget=user.budget, batch=batch, state=state, **fields)
+
+
+@pytest.fixture
+def job(alice: User) -> Job:
+    """A queued job of Alice's with its $0.01 reserved, as a submit leaves it."""
+    assert alice.budget.reserve(1)
+    return make_job(alice)
+
+
+def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), mode: str = "RGB") -> bytes:
+    img = Image.new(mode, size, (200, 120, 40) if mode == "RGB" else (200, 120, 40, 128))
+    out = io.BytesIO()
+    img.save(out, fmt)
+    return out.getvalue()

@@ -1,0 +1,397 @@
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from jobs import fetch, tasks
+from jobs.models import Charge, Job
+from tests.conftest import image_bytes, make_job
+
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
+
+
+class FakeQueue:
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def enqueue(self, func: Any, *args: Any) -> None:
+        self.enqueued.append((func, args))
+
+
+@pytest.fixture
+def queue(monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
+    q = FakeQueue()
+    monkeypatch.setattr(tasks, "_queue", lambda: q)
+    return q
+
+
+@pytest.fixture
+def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every host name resolves to a public address (no network in tests)."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            return ["93.184.216.34"]
+
+    monkeypatch.setattr(fetch, "_resolve", resolve)
+
+
+def _payload(**overrides: Any) -> dict[str, Any]:
+    data = {"urls": "", "resolution": "2k", "output_format": "jpg", "key": str(uuid.uuid4())}
+    data.update(overrides)
+    return data
+
+
+def _upload(name: str = "cat.png", content: bytes | None = None) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content if content is not None else image_bytes("PNG"))
+
+
+# --- gallery ------------------------------------------------------------------------------
+
+
+def test_it_requires_login(client: Client) -> None:
+    r = client.get("/")
+    assert r.status_code == 302
+    assert r["Location"].startswith("/accounts/login/")
+
+
+def test_it_shows_the_gallery_with_spend(alice_client: Client, alice: Any) -> None:
+    make_job(alice, Job.State.SUCCESS, source_name="beach.jpg")
+    r = alice_client.get("/")
+    assert r.status_code == 200
+    assert b"beach.jpg" in r.content
+    assert b"spent $0.00 of $1.00" in r.content
+    assert b"sent to APIXO" in r.content
+
+
+def test_it_shows_only_my_own_jobs(alice_client: Client, charlie: Any) -> None:
+    make_job(charlie, source_name="charlies-secret.jpg")
+    assert b"charlies-secret.jpg" not in alice_client.get("/").content
+
+
+# --- submitting ---------------------------------------------------------------------------
+
+
+def test_it_submits_urls_and_files_as_one_job_each(
+    alice_client: Client,
+    alice: Any,
+    queue: FakeQueue,
+    public_dns: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    payload = _payload(
+        urls="https://images.example.com/a.jpg\n\nhttps://images.example.com/b.png\n",
+        images=[_upload("one.png"), _upload("two.png")],
+        resolution="4k",
+        output_format="webp",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        r = alice_client.post("/jobs/", payload)
+    assert r.status_code == 302
+    jobs = Job.objects.filter(user=alice)
+    assert jobs.count() == 4
+    assert {j.source_name for j in jobs} == {"a.jpg", "b.png", "one.png", "two.png"}
+    assert all(
+        j.state == "queued" and j.resolution == "4k" and j.output_format == "webp" for j in jobs
+    )
+    assert sorted(args[0] for _, args in queue.enqueued) == sorted(j.pk for j in jobs)
+    alice.budget.refresh_from_db()
+    assert (alice.budget.reserved_cents, alice.budget.spent_cents) == (4, 0)
+    upload = jobs.get(source_name="one.png")
+    assert upload.source_file and upload.source_width == 64
+
+
+def test_it_returns_the_workspace_fragment_to_htmx(
+    alice_client: Client, queue: FakeQueue, public_dns: None
+) -> None:
+    r = alice_client.post(
+        "/jobs/", _payload(urls="https://images.example.com/a.jpg"), headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200
+    assert b"<html" not in r.content
+    assert b'id="workspace"' in r.content
+    assert b"a.jpg" in r.content
+    assert b'hx-swap-oob="true"' in r.content  # the spend badge in the header
+
+
+def test_it_ignores_a_repeated_post_of_the_same_form(
+    alice_client: Client, alice: Any, queue: FakeQueue, public_dns: None
+) -> None:
+    payload = _payload(urls="https://images.example.com/a.jpg")
+    alice_client.post("/jobs/", payload)
+    alice_client.post("/jobs/", payload)
+    assert Job.objects.filter(user=alice).count() == 1
+    alice.budget.refresh_from_db()
+    assert alice.budget.reserved_cents == 1
+
+
+def test_it_warns_when_the_source_is_already_large(alice_client: Client, queue: FakeQueue) -> None:
+    big = _upload("big.png", image_bytes("PNG", size=(2100, 10)))
+    r = alice_client.post("/jobs/", _payload(images=[big]), follow=True)
+    assert b"already 2100 px" in r.content
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "Add at least one image"),
+        ({"urls": "ftp://example.com/a.jpg"}, "Only http:// and https:// links"),
+        ({"urls": "http://127.0.0.1/a.jpg"}, "private or local network"),
+        ({"urls": "http://169.254.169.254/latest/meta-data"}, "private or local network"),
+        (
+            {"resolution": "16k", "urls": "https://images.example.com/a.jpg"},
+            "Select a valid choice",
+        ),
+        (
+            {"output_format": "gif", "urls": "https://images.example.com/a.jpg"},
+            "Select a valid choice",
+        ),
+    ],
+)
+def test_it_rejects_bad_input(
+    alice_client: Client, alice: Any, public_dns: None, payload: dict[str, Any], message: str
+) -> None:
+    r = alice_client.post("/jobs/", _payload(**payload))
+    assert r.status_code == 400
+    assert message in r.content.decode()
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"<html><body>hello</body></html>", "not a JPG, PNG or WebP"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"></svg>', "SVG files are not supported"),
+        (image_bytes("GIF"), "GIF files are not supported"),
+        (image_bytes("JPEG")[:200], "damaged or incomplete"),
+    ],
+)
+def test_it_rejects_bad_files(alice_client: Client, content: bytes, message: str) -> None:
+    r = alice_client.post("/jobs/", _payload(images=[_upload("x.jpg", content)]))
+    assert r.status_code == 400
+    assert message in r.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_it_rejects_a_file_over_the_size_limit(alice_client: Client, settings: Any) -> None:
+    settings.UPLOAD_MAX_BYTES = 1000
+    r = alice_client.post(
+        "/jobs/",
+        _payload(images=[_upload("big.png", image_bytes("PNG", (200, 200)) + b"\0" * 2000)]),
+    )
+    assert "larger than" in r.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_it_rejects_the_whole_batch_for_one_bad_line(
+    alice_client: Client, alice: Any, public_dns: None
+) -> None:
+    r = alice_client.post(
+        "/jobs/", _payload(urls="https://images.example.com/a.jpg\nnot a url", images=[_upload()])
+    )
+    assert r.status_code == 400
+    assert "Line 2" in r.content.decode()
+    assert not Job.objects.exists()
+    alice.budget.refresh_from_db()
+    assert alice.budget.reserved_cents == 0
+
+
+def test_it_rejects_more_than_fifty_images(alice_client: Client, public_dns: None) -> None:
+    urls = "\n".join(f"https://images.example.com/{n}.jpg" for n in range(51))
+    r = alice_client.post("/jobs/", _payload(urls=urls))
+    assert "up to 50" in r.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_it_refuses_a_batch_over_quota(alice_client: Client, alice: Any, public_dns: None) -> None:
+    alice.budget.limit_cents = 2
+    alice.budget.save()
+    urls = "\n".join(f"https://images.example.com/{n}.jpg" for n in range(3))
+    r = alice_client.post("/jobs/", _payload(urls=urls))
+    assert r.status_code == 400
+    assert "3 images = $0.03, but only $0.02 is left" in r.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_it_refuses_uploads_when_apixo_cannot_reach_the_site(
+    alice_client: Client, settings: Any
+) -> None:
+    settings.USING_ENGINE = False
+    settings.SITE_URL = "http://localhost:8000"
+    r = alice_client.post("/jobs/", _payload(images=[_upload()]))
+    assert "Uploads are off" in r.content.decode()
+    assert not Job.objects.exists()
+
+
+# --- live poll ----------------------------------------------------------------------------
+
+
+def test_poll_answers_204_when_nothing_changed(alice_client: Client, alice: Any) -> None:
+    job = make_job(alice, Job.State.PENDING)
+    since = int(job.updated.timestamp() * 1_000_000)
+    r = alice_client.get(f"/gallery/poll/?since={since}&oldest=0")
+    assert r.status_code == 204
+    assert r.content == b""
+
+
+def test_poll_returns_changed_cards_out_of_band(alice_client: Client, alice: Any) -> None:
+    job = make_job(alice, Job.State.PENDING)
+    since = int(job.updated.timestamp() * 1_000_000)
+    job.move((Job.State.PENDING,), Job.State.PROCESSING)
+    r = alice_client.get(f"/gallery/poll/?since={since}&oldest=0")
+    body = r.content.decode()
+    assert r.status_code == 200
+    assert f'id="job-{job.code}"' in body
+    assert "Processing" in body
+    assert 'hx-trigger="every 2s' in body  # still in flight: keep polling
+
+
+def test_poll_prepends_new_cards_and_stops_when_idle(alice_client: Client, alice: Any) -> None:
+    r = alice_client.get("/gallery/poll/?since=0&oldest=0")
+    assert r.status_code == 204
+    job = make_job(alice, Job.State.SUCCESS)
+    body = alice_client.get("/gallery/poll/?since=1&oldest=0").content.decode()
+    assert 'hx-swap-oob="afterbegin:#job-grid"' in body
+    assert f'id="job-{job.code}"' in body
+    assert "hx-trigger" not in body  # nothing in flight: the poller goes quiet
+
+
+def test_poll_never_shows_other_peoples_jobs(alice_client: Client, charlie: Any) -> None:
+    make_job(charlie)
+    assert alice_client.get("/gallery/poll/?since=0").status_code == 204
+
+
+# --- one job ------------------------------------------------------------------------------
+
+
+def test_job_page_works(alice_client: Client, job: Job) -> None:
+    r = alice_client.get(job.get_absolute_url())
+    assert r.status_code == 200
+    assert job.source_name in r.content.decode()
+
+
+def test_job_page_is_404_for_someone_else(client: Client, charlie: Any, job: Job) -> None:
+    client.force_login(charlie)
+    assert client.get(job.get_absolute_url()).status_code == 404
+    assert client.post(reverse("job_cancel", args=[job.code])).status_code == 404
+    assert client.post(reverse("job_retry", args=[job.code])).status_code == 404
+    assert client.get(reverse("job_result", args=[job.code])).status_code == 404
+
+
+def test_cancel_releases_the_reservation(alice_client: Client, alice: Any, job: Job) -> None:
+    r = alice_client.post(reverse("job_cancel", args=[job.code]))
+    assert r.status_code == 302
+    job.refresh_from_db()
+    alice.budget.refresh_from_db()
+    assert job.state == "canceled"
+    assert alice.budget.reserved_cents == 0
+
+
+def test_cancel_is_refused_once_sent(alice_client: Client, alice: Any) -> None:
+    job = make_job(alice, Job.State.PENDING)
+    r = alice_client.post(reverse("job_cancel", args=[job.code]), follow=True)
+    assert "Too late to cancel" in r.content.decode()
+    job.refresh_from_db()
+    assert job.state == "pending"
+
+
+def test_retry_makes_a_new_job_for_a_new_cent(
+    alice_client: Client, alice: Any, queue: FakeQueue, django_capture_on_commit_callbacks: Any
+) -> None:
+    failed = make_job(alice, Job.State.FAILED, fail_code="Timeout")
+    with django_capture_on_commit_callbacks(execute=True):
+        r = alice_client.post(reverse("job_retry", args=[failed.code]))
+    new = Job.objects.get(retry_of=failed)
+    assert r.status_code == 302 and r["Location"] == new.get_absolute_url()
+    assert new.state == "queued" and new.source_url == failed.source_url
+    assert queue.enqueued == [(tasks.start_job, (new.pk,))]
+    alice.budget.refresh_from_db()
+    assert alice.budget.reserved_cents == 1
+
+
+def test_retry_button_says_it_costs(alice_client: Client, alice: Any) -> None:
+    make_job(alice, Job.State.FAILED, fail_code="SensitiveContent")
+    body = alice_client.get("/").content.decode()
+    assert "Retry (new job, $0.01)" in body
+    assert "Use a different image" in body
+
+
+def test_result_download_uses_a_recognisable_name(alice_client: Client, alice: Any) -> None:
+    from django.core.files.base import ContentFile
+
+    job = make_job(alice, Job.State.SUCCESS, source_name="holiday.jpg", resolution="4k")
+    job.result_file.save("r.jpg", ContentFile(image_bytes()), save=True)
+    r = alice_client.get(reverse("job_result", args=[job.code]) + "?download=1")
+    assert r.status_code == 200
+    assert 'filename="holiday_4k.jpg"' in r["Content-Disposition"]
+    assert r["X-Content-Type-Options"] == "nosniff"
+
+
+# --- signed source URLs -------------------------------------------------------------------
+
+
+def test_signed_source_url_needs_no_login(client: Client, alice: Any) -> None:
+    from django.core.files.base import ContentFile
+
+    job = make_job(alice, source_url="", source_name="up.png")
+    job.source_file.save("s.png", ContentFile(b"png-bytes"), save=True)
+    url = tasks.signed_source_url(job).removeprefix("http://127.0.0.1:8000")
+    r = client.get(url)
+    assert r.status_code == 200
+    assert b"".join(r.streaming_content) == b"png-bytes"  # type: ignore[attr-defined]
+
+
+def test_signed_source_url_rejects_a_forged_token(client: Client, job: Job) -> None:
+    assert client.get(f"/s/{job.code}/").status_code == 404
+
+
+def test_signed_source_url_expires(client: Client, alice: Any, settings: Any) -> None:
+    import time_machine
+    from django.core.files.base import ContentFile
+
+    job = make_job(alice, source_url="")
+    job.source_file.save("s.png", ContentFile(b"x"), save=True)
+    url = tasks.signed_source_url(job).removeprefix(settings.SITE_URL)
+    with time_machine.travel(job.created.timestamp() + settings.SOURCE_URL_MAX_AGE + 60):
+        assert client.get(url).status_code == 404
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+def test_signup_logs_in_with_the_default_quota(client: Client) -> None:
+    r = client.post(
+        "/accounts/signup/",
+        {
+            "username": "dora",
+            "email": "dora@example.org",
+            "password1": "a-Long-pass-123",
+            "password2": "a-Long-pass-123",
+        },
+        follow=True,
+    )
+    assert r.status_code == 200
+    assert "spent $0.00 of $1.00" in r.content.decode()
+
+
+def test_login_page_is_public(client: Client) -> None:
+    assert client.get("/accounts/login/").status_code == 200
+
+
+def test_the_ledger_is_append_only(alice: Any) -> None:
+    assert alice.budget.reserve(1)
+    job = make_job(alice, Job.State.SUBMITTING)
+    assert job.accept("task_1")
+    charge = Charge.objects.get(job=job)
+    charge.amount_cents = 0
+    with pytest.raises(ValueError, match="append-only"):
+        charge.save()
