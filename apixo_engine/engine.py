@@ -18,6 +18,8 @@ from .store import CALLBACK_DELIVERED, CALLBACK_GAVE_UP, Store, Task
 logger = logging.getLogger(__name__)
 
 IMAGE_FORMAT_INCORRECT = "ImageFormatIncorrect"
+UNKNOWN_ERROR = "Unknown error"
+PROCESSING_FAILED = "The engine could not process the image."
 
 
 class TaskPool:
@@ -113,7 +115,11 @@ class Engine:
             return  # stays `processing` for good
         if knobs.delay and self.stop_event.wait(knobs.delay):
             return  # shutting down: left `processing`, resumed on the next start
-        result_json, fail_code, fail_msg = self._outcome(task, knobs)
+        try:
+            result_json, fail_code, fail_msg = self._outcome(task, knobs)
+        except Exception:
+            logger.exception("task %s: processing failed", task_id)
+            result_json, fail_code, fail_msg = None, UNKNOWN_ERROR, PROCESSING_FAILED
         finished = self.store.finish(
             task_id, result_json=result_json, fail_code=fail_code, fail_msg=fail_msg
         )
@@ -126,16 +132,17 @@ class Engine:
         try:
             data = self.fetcher.fetch(task.image_url)
         except FetchError as exc:
-            return None, IMAGE_FORMAT_INCORRECT, f"The image could not be downloaded: {exc}."
+            return (
+                None,
+                IMAGE_FORMAT_INCORRECT,
+                f"The image could not be downloaded: {str(exc).rstrip('.')}.",
+            )
         try:
             name = upscale_to_file(
                 data, task.resolution, task.output_format, self.config.results_dir
             )
         except ImageRejected as exc:
             return None, IMAGE_FORMAT_INCORRECT, str(exc)
-        except Exception:
-            logger.exception("task %s: processing failed", task.task_id)
-            return None, "Unknown error", "The engine could not process the image."
         url = f"{self.config.base_url}/files/{name}"
         return json.dumps({"resultUrls": [url]}, separators=(",", ":")), None, None
 

@@ -47,20 +47,29 @@ class AddressGuard:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise FetchError(f"could not resolve host {host!r}") from exc
+            raise FetchError(f"could not resolve host {_short(host)!r}") from exc
         addresses: list[str] = []
         for info in infos:
             raw = str(info[4][0])
             if not is_global_address(raw):
+                address = raw.split("%", 1)[0]
+                what = (
+                    address
+                    if address == host
+                    else f"host {_short(host)!r} resolves to {address}, which"
+                )
                 raise AddressRefused(
-                    f"host {host!r} resolves to a non-public address ({raw.split('%')[0]})"
-                    " and is not on the engine's allow-list"
+                    f"{what} is not a public address and is not on the engine's allow-list"
                 )
             if raw not in addresses:
                 addresses.append(raw)
         if not addresses:
-            raise FetchError(f"could not resolve host {host!r}")
+            raise FetchError(f"could not resolve host {_short(host)!r}")
         return addresses
+
+
+def _short(host: str) -> str:
+    return host if len(host) <= 80 else host[:77] + "..."
 
 
 def is_global_address(raw: str) -> bool:

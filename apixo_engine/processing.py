@@ -32,8 +32,12 @@ def target_size(width: int, height: int, long_edge: int) -> tuple[int, int]:
 def decode(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError as exc:
         raise ImageRejected("Not a JPG, PNG or WebP image.") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected("The image is too large to process.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageRejected(f"The image could not be decoded: {str(exc).rstrip('.')}.") from exc
     width, height = image.size
     if width < 1 or height < 1 or width * height > MAX_SOURCE_PIXELS:
         raise ImageRejected(
@@ -42,8 +46,8 @@ def decode(data: bytes) -> Image.Image:
         )
     try:
         image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"The image could not be decoded: {exc}.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageRejected(f"The image could not be decoded: {str(exc).rstrip('.')}.") from exc
     return image
 
 
@@ -53,8 +57,17 @@ def _has_alpha(image: Image.Image) -> bool:
     )
 
 
+def _orient(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError):
+        return image  # unreadable EXIF: keep the stored orientation
+
+
 def _normalise(image: Image.Image, output_format: str) -> Image.Image:
     """RGB for jpg (alpha flattened onto white); RGB or RGBA for png/webp."""
+    if image.mode.startswith("I"):  # 16-bit greyscale PNG: scale to 8 bits
+        image = image.convert("I").point(lambda value: value / 256).convert("L")
     if not _has_alpha(image):
         return image if image.mode == "RGB" else image.convert("RGB")
     rgba = image if image.mode == "RGBA" else image.convert("RGBA")
@@ -68,7 +81,7 @@ def _normalise(image: Image.Image, output_format: str) -> Image.Image:
 def upscale(data: bytes, resolution: str, output_format: str) -> Image.Image:
     source = decode(data)
     icc_profile = source.info.get("icc_profile")
-    oriented = ImageOps.exif_transpose(source)
+    oriented = _orient(source)
     image = _normalise(oriented, output_format)
     size = target_size(image.width, image.height, LONG_EDGE[resolution])
     if image.size != size:

@@ -310,9 +310,10 @@ def test_it_reports_unknown_error_for_a_failure_without_a_code(mock):
 
 def test_it_makes_an_unknown_state_transient_and_logs_it(mock, caplog):
     add_status(mock, _status("queued_upstream"))
-    with caplog.at_level(logging.WARNING, logger="jobs.apixo"), pytest.raises(
-        apixo.UpscalerError
-    ) as info:
+    with (
+        caplog.at_level(logging.WARNING, logger="jobs.apixo"),
+        pytest.raises(apixo.UpscalerError) as info,
+    ):
         apixo.get_task(TASK_ID)
     assert not info.value.permanent
     assert any("queued_upstream" in r.getMessage() for r in caplog.records)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -139,8 +140,14 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
-            # A file, not memory, so worker processes started by the tests see it.
-            "TEST": {"NAME": envstr("SQLITE_TEST_PATH", str(DATA_DIR / "test.sqlite3"))},
+            # A file, not memory, so worker processes started by the tests can open it;
+            # one per test run, so a crashed run's leftovers never trip the next one.
+            "TEST": {
+                "NAME": envstr(
+                    "SQLITE_TEST_PATH",
+                    str(Path(tempfile.gettempdir()) / f"upscaler-test-{os.getpid()}.sqlite3"),
+                )
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

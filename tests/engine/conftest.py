@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -74,7 +75,7 @@ def make_engine(engine_config: EngineConfig) -> Iterator[EngineFactory]:
     started: list[EngineServer] = []
 
     def start(**overrides: Any) -> EngineServer:
-        config = EngineConfig(**{**engine_config.__dict__, **overrides})
+        config = dataclasses.replace(engine_config, **overrides)
         server = EngineServer(config).start()
         started.append(server)
         return server

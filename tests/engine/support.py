@@ -67,6 +67,7 @@ def sources() -> dict[str, tuple[str, bytes]]:
         "/rotated.jpg": ("image/jpeg", rotated_jpeg()),
         "/anim.gif": ("image/gif", gif()),
         "/notes.txt": ("text/plain", b"this is not an image\n"),
+        "/truncated.jpg": ("image/jpeg", encode(photo(), "JPEG", quality=90)[:2000]),
     }
 
 

@@ -63,6 +63,7 @@ def test_it_fails_every_task_with_the_env_default_fail_code(
     [
         ("/anim.gif", "Not a JPG, PNG or WebP image."),
         ("/notes.txt", "Not a JPG, PNG or WebP image."),
+        ("/truncated.jpg", "The image could not be decoded"),
         ("/missing.jpg", "The image could not be downloaded: the source server answered HTTP 404"),
         ("/huge", "larger than 10 MB"),
         ("/huge-unsized", "larger than 10 MB"),
@@ -119,7 +120,9 @@ def test_it_refuses_localhost_by_name(client: Client, trap: RecordingServer) -> 
 
     data = client.wait(client.create(f"http://localhost:{port}/photo.jpg"))
 
-    assert_failed(data, "ImageFormatIncorrect", "non-public address")
+    assert_failed(
+        data, "ImageFormatIncorrect", "resolves to 127.0.0.1, which is not a public address"
+    )
     assert trap.hits == []
 
 

@@ -1,0 +1,132 @@
+"""Real processes for end-to-end tests: the embedded engine and an RQ worker with its
+scheduler, next to the test run's own Redis and pytest-django's live server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from django.db import connection
+
+from jobs.models import Job
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_http(url: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {seconds} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _database_env() -> dict[str, str]:
+    """Point a child process at the database this test run uses (the test database)."""
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return {"SQLITE_PATH": str(s["NAME"])}
+    return {
+        "DATABASE_URL": f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    }
+
+
+@pytest.fixture
+def engine(tmp_path: Path, live_server: Any) -> Iterator[str]:
+    """The embedded engine on a free port. It may fetch uploads from the live server."""
+    port = free_port()
+    env = dict(os.environ)
+    env["ENGINE_ALLOWED_HOSTS"] = urlsplit(live_server.url).netloc
+    env["ENGINE_CALLBACK_DELAY_FACTOR"] = "0.05"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "apixo_engine",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "engine"),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(url + "/healthz")
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def app_settings(settings: Any, engine: str, live_server: Any) -> dict[str, str]:
+    """Settings shared by this process and the worker, as environment variables."""
+    values = {
+        "SITE_URL": live_server.url,
+        "ENGINE_URL": engine,
+        "APIXO_BASE_URL": f"{engine}/api/v1",
+        "FETCH_ALLOWED_HOSTS": urlsplit(engine).netloc,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "APIXO_FIRST_POLL": "0.3",
+        "APIXO_POLL_INTERVAL": "0.3",
+        "APIXO_POLL_INTERVAL_8K": "0.3",
+        "APIXO_BACKOFF_BASE": "0.3",
+        "APIXO_BACKOFF_MAX": "1",
+    }
+    settings.SITE_URL = live_server.url
+    settings.APIXO_BASE_URL = values["APIXO_BASE_URL"]
+    settings.FETCH_ALLOWED_HOSTS = [values["FETCH_ALLOWED_HOSTS"]]
+    return values
+
+
+@pytest.fixture
+def worker(app_settings: dict[str, str], redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `rqworker --with-scheduler` process, on an empty Redis."""
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {**os.environ, **app_settings, **_database_env(), "REDIS_URL": redis_url}
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "default", "--with-scheduler"],
+        cwd=ROOT,
+        env=env,
+    )
+    yield proc
+    _stop(proc)
+
+
+@pytest.fixture
+def wait_until_done() -> Callable[..., list[Job]]:
+    def wait(jobs: Any, seconds: float = 40) -> list[Job]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            current = list(jobs.all())
+            if current and all(j.state not in Job.IN_FLIGHT for j in current):
+                return current
+            time.sleep(0.2)
+        states = [(j.source_name, j.state) for j in jobs.all()]
+        raise AssertionError(f"jobs still in flight after {seconds} s: {states}")
+
+    return wait
