@@ -54,16 +54,20 @@ class UpscalerError(Exception):
         permanent: bool,
         status: int | None = None,
         maybe_accepted: bool = False,
+        code: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.status = status
         self.maybe_accepted = maybe_accepted
+        self._code = code
 
     @property
     def code(self) -> str:
         """A fail code for the job this error ends."""
+        if self._code:
+            return self._code
         if self.status in STATUS_CODES:
             return STATUS_CODES[self.status]
         return "Unavailable"
@@ -196,7 +200,11 @@ def parse_status(data: Any, task_id: str) -> TaskStatus:
         result_urls = _parse_result_urls(data.get("resultJson"))
         if not result_urls:
             logger.warning("APIXO status for %s: success without resultUrls: %r", task_id, data)
-            raise UpscalerError("APIXO reported success but sent no result URL.", permanent=True)
+            raise UpscalerError(
+                "APIXO reported success but sent no result URL.",
+                permanent=True,
+                code="ResultUnavailable",
+            )
     return TaskStatus(
         task_id=str(data.get("taskId") or task_id),
         state=state,

@@ -21,6 +21,7 @@ from django.core import signing
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -105,7 +106,7 @@ def _fetch_source(job: Job) -> bool:
             info = inspect_image(tmp, got.size)
         except fetch.FetchError as e:
             if not e.permanent and job.submit_attempts < settings.APIXO_SUBMIT_ATTEMPTS:
-                Job.objects.filter(pk=job.pk).update(submit_attempts=job.submit_attempts + 1)
+                Job.objects.filter(pk=job.pk).update(submit_attempts=F("submit_attempts") + 1)
                 schedule(start_job, job.pk, backoff(job.submit_attempts + 1))
                 return False
             job.fail((S.QUEUED,), "SourceUnavailable", e.message)
@@ -177,7 +178,7 @@ def poll_job(job_id: int, errors: int = 0) -> None:
             f"No result after {settings.APIXO_DEADLINE // 60} minutes.",
         )
         return
-    Job.objects.filter(pk=job.pk).update(poll_count=job.poll_count + 1)
+    Job.objects.filter(pk=job.pk).update(poll_count=F("poll_count") + 1)
     try:
         status = apixo.get_task(job.task_id)
     except apixo.UpscalerError as e:

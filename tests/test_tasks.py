@@ -667,3 +667,13 @@ def test_it_cancels_a_job_only_once(job):
     assert job.cancel()
     assert not reload(job).cancel()
     assert budget_of(job).reserved_cents == 0
+
+
+def test_it_fails_a_success_without_result_urls_without_claiming_no_charge(mock, alice):
+    job = accepted_job(alice)
+    add_status(mock, "success", resultJson=json.dumps({"resultUrls": []}))
+    tasks.poll_job(job.pk)
+    job = reload(job)
+    assert (job.state, job.fail_code) == (S.FAILED, "ResultUnavailable")
+    assert "Nothing was charged" not in job.advice
+    assert Charge.objects.filter(job=job).count() == 1
