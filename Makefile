@@ -15,8 +15,7 @@ test: venv system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS) 2>&1 | tee $(VENV)/pytest.log; test $${PIPESTATUS[0]} -eq 0
-	@echo; grep -E '^=+ .*(passed|failed|error).* =+$$' $(VENV)/pytest.log | tail -1
+	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 venv: $(STAMP)
 
