@@ -13,4 +13,5 @@ def site(request: HttpRequest) -> dict[str, Any]:
         "site_name": settings.SITE_NAME,
         "using_engine": settings.USING_ENGINE,
         "price": cents(settings.PRICE_CENTS),
+        "price_cents": settings.PRICE_CENTS,
     }

@@ -9,10 +9,10 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from jobs import fetch
-from jobs.images import ImageRejected, inspect_image
+from jobs.images import ImageRejected, convert_phone_photo, inspect_image
 from jobs.models import Job, Source
 
 
@@ -42,6 +42,15 @@ def uploads_reachable() -> bool:
         return ipaddress.ip_address(host).is_global
     except ValueError:
         return True  # a host name; we can't resolve it as APIXO would
+
+
+def _converted(f: UploadedFile) -> UploadedFile:
+    """A HEIC/AVIF phone photo as a PNG upload (same name, .png); anything else as it is."""
+    png = convert_phone_photo(f)
+    if png is None:
+        return f
+    stem = (f.name or "photo").rsplit(".", 1)[0]
+    return SimpleUploadedFile(f"{stem}.png", png, "image/png")
 
 
 class SubmitForm(forms.Form):
@@ -92,6 +101,7 @@ class SubmitForm(forms.Form):
             sources.append(Source(name=name, url=url))
         for f in files:
             try:
+                f = _converted(f)
                 info = inspect_image(f, f.size or 0)
             except ImageRejected as e:
                 errors.append(f"{f.name}: {e.message}")

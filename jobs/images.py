@@ -50,6 +50,48 @@ def _sniff_other(head: bytes) -> str:
     return ""
 
 
+def convert_phone_photo(f: IO[bytes]) -> bytes | None:
+    """If f is a HEIC or AVIF photo we can read, return it as PNG bytes; else None.
+
+    APIXO takes only JPG, PNG and WebP, and phones save HEIC (iPhone) or AVIF. The PNG keeps
+    every pixel; its orientation is applied, since PNG readers may ignore EXIF.
+    Raise ImageRejected if it is such a photo but cannot be read.
+    """
+    f.seek(0)
+    kind = _sniff_other(f.read(64))
+    f.seek(0)
+    if kind not in ("HEIC", "AVIF"):
+        return None
+    try:
+        if kind == "HEIC":
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(f, formats=["HEIF" if kind == "HEIC" else "AVIF"]) as img:
+                if img.width * img.height > settings.UPLOAD_MAX_PIXELS:
+                    raise ImageRejected(
+                        f"The image has more than {settings.UPLOAD_MAX_PIXELS // 1_000_000} megapixels."
+                    )
+                out = io.BytesIO()
+                ImageOps.exif_transpose(img).save(out, "PNG")
+    except ImageRejected:
+        raise
+    except (
+        ImportError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
+        raise ImageRejected(
+            f"This {kind} photo could not be read. Export it as JPEG or PNG and upload that."
+        ) from None
+    return out.getvalue()
+
+
 def inspect_image(f: IO[bytes], size: int) -> ImageInfo:
     """Check that f holds a JPG, PNG or WebP within our limits. Return its format and size.
 

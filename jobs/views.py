@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
 from jobs.forms import SignupForm, SubmitForm
@@ -139,6 +139,8 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
     if not changed:
         return HttpResponse(status=204)
+    if only and not changed[0].in_flight:
+        return HttpResponseClientRefresh()  # the job page shows the full result
     oldest = _from_stamp(request.GET.get("oldest"))
     context = {
         "new_cards": [j for j in changed if j.created > since and not only],

@@ -395,3 +395,60 @@ def test_the_ledger_is_append_only(alice: Any) -> None:
     charge.amount_cents = 0
     with pytest.raises(ValueError, match="append-only"):
         charge.save()
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_it_converts_phone_photos_to_png(
+    alice_client: Client, alice: Any, queue: FakeQueue, fmt: str
+) -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    r = alice_client.post("/jobs/", _payload(images=[_upload("IMG_0001.HEIC", image_bytes(fmt))]))
+    assert r.status_code == 302
+    job = Job.objects.get(user=alice)
+    assert job.source_name == "IMG_0001.png"
+    assert str(job.source_file.name).endswith(".png")
+    with job.source_file.open("rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_it_explains_an_unreadable_heic(alice_client: Client) -> None:
+    r = alice_client.post(
+        "/jobs/", _payload(images=[_upload("x.heic", b"\0\0\0\x18ftypheic" + b"\0" * 100)])
+    )
+    assert r.status_code == 400
+    assert "This HEIC photo could not be read" in r.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_password_reset_sends_a_link(client: Client, alice: Any, mailoutbox: list[Any]) -> None:
+    r = client.post("/accounts/password_reset/", {"email": alice.email}, follow=True)
+    assert r.status_code == 200
+    assert "Check your email" in r.content.decode()
+    assert len(mailoutbox) == 1 and "/accounts/reset/" in mailoutbox[0].body
+
+
+def test_password_change_requires_login(client: Client) -> None:
+    assert client.get("/accounts/password_change/").status_code == 302
+
+
+def test_logout_logs_out(alice_client: Client) -> None:
+    r = alice_client.post("/accounts/logout/", follow=True)
+    assert "You are logged out" in r.content.decode()
+    assert alice_client.get("/").status_code == 302
+
+
+def test_job_page_poll_follows_one_job_and_reloads_when_done(
+    alice_client: Client, alice: Any
+) -> None:
+    job = make_job(alice, Job.State.PENDING)
+    other = make_job(alice, Job.State.PENDING)
+    since = int(job.updated.timestamp() * 1_000_000)
+    url = f"/gallery/poll/?since={since}&oldest=0&job={job.code}"
+    other.move((Job.State.PENDING,), Job.State.PROCESSING)
+    assert alice_client.get(url).status_code == 204
+    job.move((Job.State.PENDING,), Job.State.PROCESSING)
+    assert f'id="job-{job.code}"' in alice_client.get(url).content.decode()
+    job.move((Job.State.PROCESSING,), Job.State.SUCCESS)
+    assert alice_client.get(url).headers["HX-Refresh"] == "true"

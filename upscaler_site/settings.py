@@ -160,7 +160,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "gallery"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = None  # show registration/logged_out.html
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -10,3 +10,29 @@
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", tick);
 })();
+
+// Shows what a submission will cost before it is sent: "3 images = $0.03, $0.97 left".
+(function () {
+  function dollars(cents) {
+    return "$" + Math.floor(cents / 100) + "." + String(cents % 100).padStart(2, "0");
+  }
+  function update() {
+    var cost = document.getElementById("cost");
+    var form = document.getElementById("submit-form");
+    if (!cost || !form) return;
+    var lines = form.querySelector("textarea[name=urls]").value.split("\n").filter(function (l) {
+      return l.trim() !== "";
+    }).length;
+    var files = form.querySelector("input[type=file]").files.length;
+    var n = lines + files;
+    var price = Number(cost.dataset.priceCents);
+    var left = cost.dataset.leftCents === "" ? null : Number(cost.dataset.leftCents);
+    var text = n === 0 ? dollars(price) + " per image" : n + (n === 1 ? " image" : " images") + " = " + dollars(n * price);
+    if (left !== null) text += ", " + dollars(left) + " left";
+    cost.textContent = text;
+    cost.classList.toggle("over", left !== null && n * price > left);
+  }
+  document.addEventListener("input", update);
+  document.addEventListener("change", update);
+  document.addEventListener("htmx:afterSettle", update);
+})();
