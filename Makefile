@@ -4,14 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest venv system-deps bench clean
+.PHONY: run test venv system-deps test-deps bench clean
 
 run: venv system-deps
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_demo_user
 	$(PY) scripts/run.py
 
-test: venv system-deps
+test: venv test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
@@ -25,9 +25,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --group test -e .
 	touch $(STAMP)
 
-# Debian packages: redis-server (app and tests). Installed only when missing.
+# Debian packages, installed only when missing: redis-server (app and tests) and
+# chromium (browser tests; Playwright drives Debian's build, never a downloaded one).
 system-deps:
 	@command -v redis-server >/dev/null || scripts/apt-install.sh redis-server
+
+test-deps: system-deps
+	@command -v chromium >/dev/null || scripts/apt-install.sh chromium fonts-dejavu-core
 
 bench: venv system-deps
 	$(PY) bench/run_all.py
