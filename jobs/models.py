@@ -176,12 +176,19 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     submit_attempts = models.PositiveIntegerField(default=0)
     poll_count = models.PositiveIntegerField(default=0)
+    # When the next piece of work for this job is due. The reconciler re-enqueues in-flight
+    # jobs whose work is overdue, so Redis can lose every queued job and nothing is lost.
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    via_callback = models.BooleanField(
+        default=False, help_text="Submitted in callback mode: APIXO posts the outcome to us."
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["user", "-created"], name="job_user_created"),
             models.Index(fields=["user", "updated"], name="job_user_updated"),
             models.Index(fields=["state", "updated"], name="job_state_updated"),
+            models.Index(fields=["state", "next_check_at"], name="job_state_next_check"),
         ]
 
     def __str__(self) -> str:
