@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from jobs import fetch
 from jobs.images import ImageRejected, convert_phone_photo, inspect_image
-from jobs.models import Job, Source
+from jobs.models import Job, Source, site_is_public
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -32,16 +31,7 @@ class MultipleFileField(forms.FileField):
 
 def uploads_reachable() -> bool:
     """Can APIXO fetch an uploaded source from SITE_URL? Always, for the local engine."""
-    if settings.USING_ENGINE:
-        return True
-    parts = urlsplit(settings.SITE_URL)
-    host = parts.hostname or ""
-    if parts.scheme != "https" or host == "localhost" or host.endswith(".local"):
-        return False
-    try:
-        return ipaddress.ip_address(host).is_global
-    except ValueError:
-        return True  # a host name; we can't resolve it as APIXO would
+    return settings.USING_ENGINE or site_is_public()
 
 
 def _converted(f: UploadedFile) -> UploadedFile:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -31,6 +33,18 @@ def result_path(instance: Job, filename: str) -> str:
 
 def thumb_path(instance: Job, filename: str) -> str:
     return _random_name("thumbs", filename)
+
+
+def site_is_public() -> bool:
+    """Is SITE_URL a public https address that APIXO could reach (for sources, callbacks)?"""
+    parts = urlsplit(settings.SITE_URL)
+    host = parts.hostname or ""
+    if parts.scheme != "https" or host == "localhost" or host.endswith((".local", ".internal")):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return "." in host  # a host name; we can't resolve it the way APIXO would
 
 
 def cents(amount: int) -> str:
@@ -292,11 +306,12 @@ class Job(models.Model):
                 source_bytes=self.source_bytes,
                 resolution=self.resolution,
                 output_format=self.output_format,
+                next_check_at=timezone.now(),
             )
             transaction.on_commit(partial(enqueue_start, new.pk))
         return new
 
-    def accept(self, task_id: str) -> bool:
+    def accept(self, task_id: str, via_callback: bool = False) -> bool:
         """Record APIXO's taskId and charge the job once. Return True if this call did it.
 
         The move submitting -> pending, the ledger row (unique per job) and the budget's
@@ -308,6 +323,7 @@ class Job(models.Model):
                 self.State.PENDING,
                 task_id=task_id,
                 submitted_at=timezone.now(),
+                via_callback=via_callback,
             )
             if not moved:
                 return False
@@ -416,6 +432,7 @@ def submit_batch(
                 source_bytes=source.size,
                 resolution=resolution,
                 output_format=fmt,
+                next_check_at=timezone.now(),
             )
             if source.upload is not None:
                 source.upload.seek(0)

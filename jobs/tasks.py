@@ -25,13 +25,15 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import apixo, fetch
+from jobs import apixo, fetch, throttle
 from jobs.images import ImageRejected, inspect_image, make_thumbnail
-from jobs.models import Job, result_path, source_path, thumb_path
+from jobs.models import Job, result_path, site_is_public, source_path, thumb_path
 
 logger = logging.getLogger(__name__)
 S = Job.State
 SOURCE_SALT = "jobs.source"
+# APIXO refusing our key, balance or access: nothing will work until an admin acts.
+BREAKER_STATUSES = (401, 402, 403)
 
 
 # --- enqueueing --------------------------------------------------------------------------
@@ -47,7 +49,14 @@ def enqueue_start(job_id: int) -> None:
 
 
 def schedule(func: Any, job_id: int, delay: float, *args: Any) -> None:
-    _queue().enqueue_in(timedelta(seconds=max(0.0, delay)), func, job_id, *args)
+    """Run func(job_id, *args) in `delay` seconds, and note on the job when that is due.
+
+    The note (next_check_at) is what the reconciler reads: the database, not Redis, knows
+    what work every in-flight job is waiting for.
+    """
+    delay = max(0.0, delay)
+    Job.objects.filter(pk=job_id).update(next_check_at=timezone.now() + timedelta(seconds=delay))
+    _queue().enqueue_in(timedelta(seconds=delay), func, job_id, *args)
 
 
 def backoff(attempt: int) -> float:
@@ -61,9 +70,25 @@ def backoff(attempt: int) -> float:
 
 
 def poll_interval(job: Job) -> float:
+    if job.via_callback:
+        return settings.APIXO_SAFETY_POLL  # the callback is the fast path; this is the net
     return (
         settings.APIXO_POLL_INTERVAL_8K if job.resolution == "8k" else settings.APIXO_POLL_INTERVAL
     )
+
+
+# --- callback mode -----------------------------------------------------------------------
+
+
+def use_callbacks() -> bool:
+    """Whether to ask APIXO to post results to us (APIXO_CALLBACKS: auto, on, off)."""
+    if settings.APIXO_CALLBACKS == "auto":
+        return site_is_public()
+    return bool(settings.APIXO_CALLBACKS == "on")
+
+
+def callback_url(job: Job) -> str:
+    return settings.SITE_URL + reverse("apixo_webhook", args=[job.callback_secret])
 
 
 # --- signed source URLs ------------------------------------------------------------------
@@ -129,21 +154,42 @@ def _fetch_source(job: Job) -> bool:
 
 
 def submit_job(job_id: int) -> None:
-    """Claim a queued job and submit it to APIXO; on acceptance charge it and start polling."""
+    """Claim a queued job and submit it to APIXO; on acceptance charge it and start polling.
+
+    Waits (reschedules itself) while the circuit breaker or a 429 slow-down is on, or while
+    all in-flight submission slots are taken.
+    """
     job = Job.objects.select_related("budget").filter(pk=job_id).first()
     if job is None or job.state != S.QUEUED:
         return
+    wait = throttle.wait_seconds()
+    if wait > 0:
+        schedule(submit_job, job.pk, wait + random.uniform(0, min(wait, 10)))
+        return
+    slot = throttle.acquire_slot()
+    if slot is None:
+        schedule(submit_job, job.pk, random.uniform(0.5, 2.0))
+        return
+    try:
+        _submit(job)
+    finally:
+        throttle.release_slot(slot)
+
+
+def _submit(job: Job) -> None:
     attempt = job.submit_attempts + 1
     if not job.move((S.QUEUED,), S.SUBMITTING, submit_attempts=attempt):
         return  # canceled, or another worker claimed it
     image_url = job.source_url or signed_source_url(job)
+    callback = callback_url(job) if use_callbacks() else ""
     try:
-        task_id = apixo.submit_task(image_url, job.resolution, job.output_format)
+        task_id = apixo.submit_task(image_url, job.resolution, job.output_format, callback)
     except apixo.UpscalerError as e:
         _submit_failed(job, e, attempt)
         return
-    if job.accept(task_id):
-        schedule(poll_job, job.pk, settings.APIXO_FIRST_POLL)
+    if job.accept(task_id, via_callback=bool(callback)):
+        first = settings.APIXO_SAFETY_POLL if callback else settings.APIXO_FIRST_POLL
+        schedule(poll_job, job.pk, first)
 
 
 def _submit_failed(job: Job, e: apixo.UpscalerError, attempt: int) -> None:
@@ -153,12 +199,29 @@ def _submit_failed(job: Job, e: apixo.UpscalerError, attempt: int) -> None:
         # decides; the reservation stays held until then.
         logger.warning("Job %s: submit outcome unknown: %s", job.code, e.message)
         job.move((S.SUBMITTING,), S.NEEDS_ATTENTION, fail_msg=e.message)
-    elif e.permanent:
+        return
+    if e.status in BREAKER_STATUSES:
+        throttle.open_breaker(e.status, e.message)
+    if e.permanent:
         job.fail((S.SUBMITTING,), e.code, e.message)
+    elif e.rate_limited:
+        # APIXO is busy, not broken: wait it out, all workers together. A 429 never fails a
+        # job by itself; only the overall deadline does.
+        delay = backoff(attempt)
+        throttle.slow_down(delay)
+        if _past_deadline(job):
+            job.fail((S.SUBMITTING,), "RateLimited", e.message)
+        elif job.move((S.SUBMITTING,), S.QUEUED):
+            schedule(submit_job, job.pk, delay)
     elif attempt >= settings.APIXO_SUBMIT_ATTEMPTS:
-        job.fail((S.SUBMITTING,), "RateLimited" if e.rate_limited else e.code, e.message)
+        job.fail((S.SUBMITTING,), e.code, e.message)
     elif job.move((S.SUBMITTING,), S.QUEUED):
         schedule(submit_job, job.pk, backoff(attempt))
+
+
+def _past_deadline(job: Job) -> bool:
+    start = job.submitted_at or job.created
+    return timezone.now() - start > timedelta(seconds=settings.APIXO_DEADLINE)
 
 
 def poll_job(job_id: int, errors: int = 0) -> None:
@@ -169,9 +232,7 @@ def poll_job(job_id: int, errors: int = 0) -> None:
     job = Job.objects.select_related("budget").filter(pk=job_id).first()
     if job is None or job.state not in (S.PENDING, S.PROCESSING):
         return
-    if job.submitted_at and timezone.now() - job.submitted_at > timedelta(
-        seconds=settings.APIXO_DEADLINE
-    ):
+    if _past_deadline(job):
         job.fail(
             (S.PENDING, S.PROCESSING),
             "Timeout",
@@ -182,9 +243,15 @@ def poll_job(job_id: int, errors: int = 0) -> None:
     try:
         status = apixo.get_task(job.task_id)
     except apixo.UpscalerError as e:
-        if e.permanent:
+        if e.status in BREAKER_STATUSES:
+            # The task exists and is paid for; once the key works again we can fetch it.
+            throttle.open_breaker(e.status, e.message)
+            schedule(poll_job, job.pk, settings.APIXO_BREAKER_SECONDS, errors + 1)
+        elif e.permanent:
             job.fail((S.PENDING, S.PROCESSING), e.code, e.message)
         else:
+            if e.rate_limited:
+                throttle.slow_down(backoff(errors + 1))
             schedule(poll_job, job.pk, backoff(errors + 1), errors + 1)
         return
     apply_status(job, status)
@@ -251,3 +318,51 @@ def _tmp_dir() -> str:
     path = os.path.join(settings.MEDIA_ROOT, "tmp")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+# --- recovery ----------------------------------------------------------------------------
+
+
+def reconcile() -> dict[str, int]:
+    """Re-enqueue the work of every in-flight job whose next step is overdue.
+
+    Run every RECONCILE_INTERVAL s by `manage.py rqcron`. The database is the source of
+    truth: after a worker was killed, or Redis restarted or was flushed, this rebuilds the
+    queue from the jobs' states. Work enqueued twice is harmless: every task function
+    re-reads the job and moves it by conditional UPDATE.
+
+    A job stuck in `submitting` lost its worker in mid-request, so APIXO may or may not
+    have the task: it goes to `needs_attention` for an admin, never blindly resubmitted.
+    Return counts per action, for the log.
+    """
+    now = timezone.now()
+    counts = {"started": 0, "polled": 0, "needs_attention": 0}
+    queued_due = now - timedelta(seconds=settings.RECONCILE_QUEUED_GRACE)
+    for job_id in _overdue(Job.objects.filter(state=S.QUEUED), queued_due):
+        schedule(start_job, job_id, 0)
+        counts["started"] += 1
+    due = now - timedelta(seconds=settings.RECONCILE_GRACE)
+    for job_id in _overdue(Job.objects.filter(state__in=(S.PENDING, S.PROCESSING)), due):
+        schedule(poll_job, job_id, 0)
+        counts["polled"] += 1
+    stuck_since = now - timedelta(seconds=settings.SUBMIT_STUCK_AFTER)
+    for job in Job.objects.filter(state=S.SUBMITTING, updated__lt=stuck_since):
+        message = (
+            "The worker stopped while sending this image to APIXO, so we can't tell "
+            "whether APIXO received it. An admin will check; you won't be charged twice."
+        )
+        if job.move((S.SUBMITTING,), S.NEEDS_ATTENTION, fail_msg=message):
+            counts["needs_attention"] += 1
+    if any(counts.values()):
+        logger.info("Reconciler: %s", counts)
+    return counts
+
+
+def _overdue(jobs: Any, before: Any) -> list[int]:
+    q = jobs.filter(next_check_at__lt=before) | jobs.filter(next_check_at__isnull=True)
+    return list(q.order_by("next_check_at").values_list("pk", flat=True)[:1000])
+
+
+def confirm_callback(job_id: int) -> None:
+    """A callback said the task finished: confirm with statusTask, never trust the body."""
+    poll_job(job_id)

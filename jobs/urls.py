@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from jobs import views
+from jobs import views, webhooks
+from jobs.health import healthz
 
 urlpatterns = [
     path("", views.gallery, name="gallery"),
@@ -15,6 +16,8 @@ urlpatterns = [
     path("jobs/<uuid:code>/thumb/", views.job_file, {"kind": "thumb"}, name="job_thumb"),
     path("jobs/<uuid:code>/source/", views.job_file, {"kind": "source"}, name="job_source"),
     path("s/<str:token>/", views.source_signed, name="source_signed"),
+    path("webhooks/apixo/<str:secret>/", webhooks.apixo_webhook, name="apixo_webhook"),
+    path("healthz", healthz, name="healthz"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
 ]

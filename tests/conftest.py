@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import redis
-from django.conf import settings as django_settings
 from django.contrib.auth.models import User
-from django.test import Client
+from django.core.cache import cache
+from django.test import Client, override_settings
 from PIL import Image
 
 from jobs.models import Batch, Budget, Job
@@ -74,9 +74,30 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _use_test_redis(redis_url: str) -> None:
-    django_settings.RQ_QUEUES = {"default": {"URL": redis_url, "DEFAULT_TIMEOUT": 120}}
+def _use_test_redis(redis_url: str) -> Iterator[None]:
+    # The cache gets a Redis database of its own, so clearing it between tests leaves the
+    # queues alone.
+    cache_url = redis_url.rsplit("/", 1)[0] + "/1"
+    override = override_settings(
+        RQ_QUEUES={"default": {"URL": redis_url, "DEFAULT_TIMEOUT": 120}},
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": cache_url,
+                "KEY_PREFIX": "test",
+            }
+        },
+    )
+    override.enable()
     os.environ["REDIS_URL"] = redis_url
+    os.environ["CACHE_URL"] = cache_url
+    yield
+    override.disable()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

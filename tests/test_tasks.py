@@ -27,7 +27,7 @@ from django.utils import timezone
 from PIL import Image
 from responses import matchers
 
-from jobs import fetch, tasks
+from jobs import fetch, tasks, throttle
 from jobs.advice import GENERIC
 from jobs.models import Budget, Charge, Job
 from tests.conftest import image_bytes, make_job
@@ -54,6 +54,7 @@ def apixo_settings(settings: Any) -> Any:
     settings.APIXO_DEADLINE = 1800
     settings.APIXO_SUBMIT_ATTEMPTS = 3
     settings.SITE_URL = "https://upscaler.example.test"
+    settings.APIXO_CALLBACKS = "off"  # polling mode; callback mode has tests of its own
     return settings
 
 
@@ -257,20 +258,42 @@ def test_it_schedules_a_submit_retry_with_backoff(mock, job, scheduled, settings
 def test_it_backs_off_longer_on_each_rate_limited_submit(mock, job, scheduled, settings):
     add_submit_error(mock, 429)
     tasks.submit_job(job.pk)
+    throttle.cache.delete(throttle.SLOWDOWN_KEY)  # as if the pause had passed
     tasks.submit_job(job.pk)
     second = scheduled[1][2]
     assert settings.APIXO_BACKOFF_BASE <= second <= 2 * settings.APIXO_BACKOFF_BASE
 
 
-def test_it_fails_a_job_rate_limited_on_every_attempt(mock, job, scheduled, settings):
+def test_it_never_fails_a_job_for_429s_alone(mock, job, scheduled, settings):
     add_submit_error(mock, 429)
-    for _ in range(settings.APIXO_SUBMIT_ATTEMPTS):
+    for _ in range(settings.APIXO_SUBMIT_ATTEMPTS + 2):
+        throttle.cache.delete(throttle.SLOWDOWN_KEY)  # as if each pause had passed
         tasks.submit_job(job.pk)
     job = reload(job)
-    assert len(mock.calls) == settings.APIXO_SUBMIT_ATTEMPTS
-    assert len(scheduled) == settings.APIXO_SUBMIT_ATTEMPTS - 1
-    assert job.state == S.FAILED
-    assert job.fail_code == "RateLimited"
+    assert len(mock.calls) == settings.APIXO_SUBMIT_ATTEMPTS + 2
+    assert job.state == S.QUEUED
+    assert [func for func, *_ in scheduled] == [tasks.submit_job] * (settings.APIXO_SUBMIT_ATTEMPTS + 2)
+    assert budget_of(job).reserved_cents == 1
+
+
+def test_it_makes_every_worker_hold_back_after_a_429(mock, alice, scheduled):
+    assert alice.budget.reserve(2)
+    first, second = make_job(alice), make_job(alice)
+    add_submit_error(mock, 429)
+    tasks.submit_job(first.pk)
+    tasks.submit_job(second.pk)  # told nothing itself, but waits with the first
+    assert len(mock.calls) == 1
+    assert reload(second).state == S.QUEUED
+    (func, job_id, delay, _) = scheduled[-1]
+    assert (func, job_id) == (tasks.submit_job, second.pk) and delay > 0
+
+
+def test_it_fails_a_rate_limited_job_past_the_deadline(mock, job, settings):
+    add_submit_error(mock, 429)
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.APIXO_DEADLINE + 1)):
+        tasks.submit_job(job.pk)
+    job = reload(job)
+    assert (job.state, job.fail_code) == (S.FAILED, "RateLimited")
     budget = budget_of(job)
     assert (budget.spent_cents, budget.reserved_cents) == (0, 0)
 

@@ -207,6 +207,17 @@ REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600, "DEFAULT_RESULT_TTL": 600},
 }
+# Redis-backed, so rate limits, the circuit breaker and sessions are shared by every web
+# and worker process (a local-memory cache would count per process).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": envstr("CACHE_URL", REDIS_URL),
+        "KEY_PREFIX": "upscaler",
+    }
+}
+# Sessions read from the cache first, so a live poll needn't touch the database for them.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- APIXO -------------------------------------------------------------------------------
 # With no key, the ordinary client talks to the embedded engine (apixo_engine/), which
@@ -232,6 +243,24 @@ APIXO_BACKOFF_BASE = envfloat("APIXO_BACKOFF_BASE", "5")
 APIXO_BACKOFF_MAX = envfloat("APIXO_BACKOFF_MAX", "120")
 APIXO_DEADLINE = envint("APIXO_DEADLINE", "1800")
 APIXO_SUBMIT_ATTEMPTS = envint("APIXO_SUBMIT_ATTEMPTS", "8")
+APIXO_MAX_SUBMITS_IN_FLIGHT = envint("APIXO_MAX_SUBMITS_IN_FLIGHT", "8")
+APIXO_BREAKER_SECONDS = envint("APIXO_BREAKER_SECONDS", "300")
+# Callback mode: "auto" uses it when SITE_URL is a public https URL APIXO can reach.
+APIXO_CALLBACKS = envstr("APIXO_CALLBACKS", "auto").lower()
+if APIXO_CALLBACKS not in ("auto", "on", "off"):
+    raise ImproperlyConfigured("APIXO_CALLBACKS must be auto, on or off")
+# In callback mode a slow safety poll still finishes a job whose callback never came.
+APIXO_SAFETY_POLL = envfloat("APIXO_SAFETY_POLL", "20" if USING_ENGINE else "300")
+
+# The reconciler (python manage.py rqcron) re-enqueues work Redis lost: every
+# RECONCILE_INTERVAL s it looks for jobs whose next step is RECONCILE_GRACE s overdue.
+RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", "30")
+RECONCILE_GRACE = envfloat("RECONCILE_GRACE", "60")
+# Queued jobs may wait in a long queue legitimately, so they get a longer grace.
+RECONCILE_QUEUED_GRACE = envfloat("RECONCILE_QUEUED_GRACE", "600")
+# A job "submitting" longer than this lost its worker mid-request: outcome unknown.
+SUBMIT_STUCK_AFTER = envint("SUBMIT_STUCK_AFTER", "300")
+SUBMIT_RATE_LIMIT = envint("SUBMIT_RATE_LIMIT", "30")  # form posts per user per minute
 
 # --- Sources and outbound fetches --------------------------------------------------------
 UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))
