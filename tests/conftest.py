@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import django_rq
 import pytest
 import redis
 from django.contrib.auth.models import User
@@ -23,6 +24,7 @@ from django.core.cache import cache
 from django.test import Client, override_settings
 from PIL import Image
 
+from jobs import throttle
 from jobs.models import Batch, Budget, Job
 
 
@@ -97,7 +99,9 @@ def _use_test_redis(redis_url: str) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
+    """No pause, breaker, rate-limit count or submit slot leaks from one test to the next."""
     cache.clear()
+    django_rq.get_connection("default").delete(throttle.SLOTS_KEY)
 
 
 @pytest.fixture(autouse=True)
