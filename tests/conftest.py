@@ -25,7 +25,7 @@ from django.test import Client, override_settings
 from PIL import Image
 
 from jobs import throttle
-from jobs.models import Batch, Budget, Job
+from jobs.models import Batch, Budget, Job, Membership, Team
 
 
 def free_port() -> int:
@@ -163,3 +163,55 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), mode: str =
     out = io.BytesIO()
     img.save(out, fmt)
     return out.getvalue()
+
+
+# --- teams: Alice owns "Acme", Bob is a member, Charlie stays outside ---------------------
+
+
+def make_team(owner: User, name: str = "Acme", quota: int | None = 100) -> Team:
+    from jobs.teams import create_team
+
+    team = create_team(owner, name)
+    Budget.objects.filter(pk=team.budget_id).update(limit_cents=quota, cap_cents=quota)
+    team.budget.refresh_from_db()
+    return team
+
+
+def add_member(team: Team, user: User, role: str = Membership.Role.MEMBER) -> Membership:
+    return Membership.objects.create(team=team, user=user, role=role)
+
+
+def make_team_job(team: Team, user: User, state: str = Job.State.QUEUED, **fields: Any) -> Job:
+    import uuid
+
+    batch = Batch.objects.create(code=uuid.uuid4(), user=user)
+    fields.setdefault("source_url", "https://images.example.com/team.jpg")
+    fields.setdefault("source_name", "team.jpg")
+    fields.setdefault("resolution", "2k")
+    return Job.objects.create(
+        user=user, team=team, budget=team.budget, batch=batch, state=state, **fields
+    )
+
+
+def with_files(job: Job) -> Job:
+    """Give a job stored source, result and thumbnail files, as a finished job has."""
+    from django.core.files.base import ContentFile
+
+    job.source_file.save("s.jpg", ContentFile(image_bytes()), save=False)
+    job.result_file.save("r.jpg", ContentFile(image_bytes(size=(128, 96))), save=False)
+    job.thumbnail.save("t.webp", ContentFile(image_bytes("WEBP")), save=False)
+    job.save()
+    return job
+
+
+@pytest.fixture
+def team(alice: User, bob: User) -> Team:
+    team = make_team(alice)
+    add_member(team, bob)
+    return team
+
+
+@pytest.fixture
+def team_job(team: Team, bob: User) -> Job:
+    """A finished image Bob submitted to the team, with its files."""
+    return with_files(make_team_job(team, bob, Job.State.SUCCESS, result_width=128))

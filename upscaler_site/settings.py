@@ -280,6 +280,23 @@ SOURCE_URL_MAX_AGE = envint("SOURCE_URL_MAX_AGE", str(24 * 3600))
 DEFAULT_QUOTA_CENTS = envint("DEFAULT_QUOTA_CENTS", "100")
 PRICE_CENTS = 1  # APIXO bills $0.01 per submitted image, whatever the tier or format.
 
+# --- Teams, accounts, retention ----------------------------------------------------------
+# A new team's monthly budget, which is also the most its admins may set until staff
+# raise it on the spend page.
+TEAM_DEFAULT_QUOTA_CENTS = envint("TEAM_DEFAULT_QUOTA_CENTS", "100")
+INVITATION_DAYS = envint("INVITATION_DAYS", "7")
+SHARE_LINK_DAYS = envint("SHARE_LINK_DAYS", "7")
+# "open": anyone may sign up; "invite": only through a team invitation link.
+SIGNUP_MODE = envstr("SIGNUP_MODE", "open").lower()
+if SIGNUP_MODE not in ("open", "invite"):
+    raise ImproperlyConfigured("SIGNUP_MODE must be open or invite")
+# With a real APIXO key, a new account must confirm its email before it can log in.
+SIGNUP_VERIFY_EMAIL = envbool("SIGNUP_VERIFY_EMAIL", "false" if USING_ENGINE else "true")
+SIGNUP_VERIFY_MAX_AGE = envint("SIGNUP_VERIFY_MAX_AGE", str(3 * 24 * 3600))
+# Sources and results older than this many days are deleted by jobs.retention.purge_expired
+# (0 keeps them until their owner deletes them).
+RETENTION_DAYS = envint("RETENTION_DAYS", "0")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
