@@ -1,12 +1,25 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 
 from jobs import throttle
-from jobs.models import cents
+from jobs.models import Membership, cents
+
+
+def _memberships(request: HttpRequest) -> list[Membership]:
+    from jobs.access import my_memberships
+
+    return my_memberships(request.user) if request.user.is_authenticated else []
+
+
+def _current_member(request: HttpRequest) -> Membership | None:
+    from jobs.access import current_membership
+
+    return current_membership(request)
 
 
 def site(request: HttpRequest) -> dict[str, Any]:
@@ -14,6 +27,9 @@ def site(request: HttpRequest) -> dict[str, Any]:
     return {
         "apixo_breaker": throttle.breaker() if user is not None and user.is_authenticated else None,
         "site_name": settings.SITE_NAME,
+        # Callables, so only pages that show the context switcher run their queries.
+        "header_memberships": partial(_memberships, request),
+        "current_member": partial(_current_member, request),
         "using_engine": settings.USING_ENGINE,
         "price": cents(settings.PRICE_CENTS),
         "price_cents": settings.PRICE_CENTS,

@@ -18,6 +18,5 @@ urlpatterns = [
     path("s/<str:token>/", views.source_signed, name="source_signed"),
     path("webhooks/apixo/<str:secret>/", webhooks.apixo_webhook, name="apixo_webhook"),
     path("healthz", healthz, name="healthz"),
-    path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
 ]

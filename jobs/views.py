@@ -5,19 +5,22 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
-from jobs.forms import SignupForm, SubmitForm
-from jobs.models import Budget, Job, QuotaExceeded, cents, submit_batch
+from jobs import access
+from jobs.alerts import banner
+from jobs.forms import SubmitForm
+from jobs.models import Job, Membership, QuotaExceeded, Team, cents, submit_batch
 from jobs.tasks import job_code_from_token
 
 PAGE_SIZE = 24
@@ -31,15 +34,33 @@ class AuthedRequest(HttpRequest):
 # --- access: one helper per object -------------------------------------------------------
 
 
-def _gallery_jobs(request: AuthedRequest) -> QuerySet[Job]:
-    return Job.objects.filter(user=request.user)
+# The rules live in jobs.access; these name them for this module's views.
+
+
+def _gallery_jobs(request: AuthedRequest, member: Membership | None) -> QuerySet[Job]:
+    return access.gallery_jobs(request.user, member)
 
 
 def _get_job_for_user(request: AuthedRequest, code: str) -> Job:
     """The job, if this user may see it; 404 otherwise (never 403: don't confirm it exists)."""
-    return get_object_or_404(
-        Job.objects.select_related("budget", "batch"), code=code, user=request.user
-    )
+    return access.get_job_for_user(request.user, code)[0]
+
+
+def _get_rw_job_for_user(request: AuthedRequest, code: str) -> Job:
+    """The job, if this user may change it: 403 for a team's viewers, 404 for outsiders."""
+    return access.get_rw_job_for_user(request.user, code)
+
+
+def _submit_context(request: AuthedRequest) -> Membership | None:
+    """The team a submission goes to: the one the form was rendered for (a hidden field), so
+    switching context in another tab can't redirect it. 403 for viewers."""
+    code = request.POST.get("team")
+    if not code:
+        return None
+    member = access.get_team_for_user(request.user, code)
+    if not member.can_submit:
+        raise PermissionDenied("Viewers can't submit images to the team.")
+    return member
 
 
 # --- change stamps for the live gallery ---------------------------------------------------
@@ -56,15 +77,31 @@ def _from_stamp(value: str | None) -> datetime:
         return datetime.fromtimestamp(0, tz=UTC)
 
 
-def _gallery_context(request: AuthedRequest, form: SubmitForm | None = None) -> dict[str, Any]:
-    jobs = _gallery_jobs(request)
+def _context_vars(request: AuthedRequest, member: Membership | None) -> dict[str, Any]:
+    """What every gallery fragment needs to know about its context (Personal or a team)."""
+    team = member.team if member else None
+    budget = access.budget_for(request.user, member)
+    return {
+        "member": member,
+        "team": team,
+        "budget": budget,
+        "can_submit": member is None or member.can_submit,
+        # Users see their own quota's alerts; in a team, its owners and admins do.
+        "spend_banner": banner(budget, team) if member is None or member.can_manage else "",
+    }
+
+
+def _gallery_context(
+    request: AuthedRequest, member: Membership | None, form: SubmitForm | None = None
+) -> dict[str, Any]:
+    jobs = _gallery_jobs(request, member)
     page = Paginator(jobs.order_by("-created", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     cards = list(page.object_list)
     return {
+        **_context_vars(request, member),
         "form": form or SubmitForm(),
         "page": page,
         "cards": cards,
-        "budget": Budget.for_user(request.user),
         # Only the first page follows live changes; older pages rarely hold work in flight.
         "live": page.number == 1 and any(c.in_flight for c in cards),
         "since": _stamp(max((c.updated for c in cards), default=None)),
@@ -77,40 +114,44 @@ def _gallery_context(request: AuthedRequest, form: SubmitForm | None = None) -> 
 
 @require_GET
 def gallery(request: AuthedRequest) -> HttpResponse:
-    return render(request, "jobs/gallery.html", _gallery_context(request))
+    member = access.current_membership(request)
+    return render(request, "jobs/gallery.html", _gallery_context(request, member))
 
 
 @require_POST
 def submit(request: AuthedRequest) -> HttpResponse:
+    member = _submit_context(request)
     form = SubmitForm(request.POST, request.FILES)
-    if form.is_valid() and _submit_form(request, form):
+    if form.is_valid() and _submit_form(request, form, member):
         if not request.htmx:
             return redirect("gallery")
         form, status = SubmitForm(), 200  # a fresh form with a new idempotency key
     else:
         status = 400
-    context = _gallery_context(request, form)
+    context = _gallery_context(request, member, form)
     if not request.htmx:
         return render(request, "jobs/gallery.html", context, status=status)
     context["oob_spend"] = True
     return render(request, "jobs/gallery.html#workspace", context, status=status)
 
 
-def _submit_form(request: AuthedRequest, form: SubmitForm) -> bool:
+def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | None) -> bool:
     """Create the form's jobs. Return False (with the error on the form) if over quota."""
     data = form.cleaned_data
     n = len(data["sources"])
+    team = member.team if member else None
     try:
         _, created = submit_batch(
             request.user,
-            Budget.for_user(request.user),
+            access.budget_for(request.user, member),
             data["key"],
             data["sources"],
             data["resolution"],
             data["output_format"],
+            team=team,
         )
     except QuotaExceeded as e:
-        form.add_error(None, _quota_message(n, e))
+        form.add_error(None, _quota_message(n, e, team))
         return False
     if created:  # a repeated post of the same form is already in the gallery
         price = cents(n * settings.PRICE_CENTS)
@@ -120,11 +161,18 @@ def _submit_form(request: AuthedRequest, form: SubmitForm) -> bool:
     return True
 
 
-def _quota_message(n: int, e: QuotaExceeded) -> str:
+def _quota_message(n: int, e: QuotaExceeded, team: Team | None = None) -> str:
     left = "unlimited" if e.left is None else cents(e.left)
+    images = f"{n} image{'s' if n != 1 else ''} = {cents(e.needed)}"
+    if team is None:
+        return (
+            f"{images}, but only {left} is left of your quota. Nothing was submitted. "
+            "Remove some images, or ask an admin to raise your quota."
+        )
+    period = " this month" if team.budget.monthly else ""
     return (
-        f"{n} image{'s' if n != 1 else ''} = {cents(e.needed)}, but only {left} is left of your "
-        "quota. Nothing was submitted. Remove some images, or ask an admin to raise your quota."
+        f"{images}, but only {left} is left of {team.name}'s budget{period}. Nothing was "
+        "submitted. Remove some images, or ask a team owner or admin to raise the budget."
     )
 
 
@@ -133,7 +181,9 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     """One poll for the whole gallery: 204 if nothing changed since the client's stamp,
     else the changed cards as out-of-band swaps (new ones prepended)."""
     since = _from_stamp(request.GET.get("since"))
-    jobs = _gallery_jobs(request)
+    code = request.GET.get("team")
+    member = access.get_team_for_user(request.user, code) if code else None
+    jobs = _gallery_jobs(request, member)
     if only := request.GET.get("job"):
         jobs = jobs.filter(code=only)
     changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
@@ -143,9 +193,9 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
         return HttpResponseClientRefresh()  # the job page shows the full result
     oldest = _from_stamp(request.GET.get("oldest"))
     context = {
+        **_context_vars(request, member),
         "new_cards": [j for j in changed if j.created > since and not only],
         "changed_cards": [j for j in changed if j.created <= since and j.created >= oldest],
-        "budget": Budget.for_user(request.user),
         "live": jobs.filter(state__in=Job.IN_FLIGHT).exists(),
         "since": _stamp(max(j.updated for j in changed)),
         "oldest": request.GET.get("oldest", "0"),
@@ -156,14 +206,24 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
 
 @require_GET
 def job_detail(request: AuthedRequest, code: str) -> HttpResponse:
-    job = _get_job_for_user(request, code)
-    context = {"job": job, "live": job.in_flight, "since": _stamp(job.updated)}
+    job, member = access.get_job_for_user(request.user, code)
+    can_submit = member is None or member.can_submit
+    context = {
+        "job": job,
+        "team": job.team,
+        "can_submit": can_submit,
+        "share_links": job.share_links.filter(revoked_at__isnull=True, expires__gt=timezone.now())
+        if can_submit
+        else [],
+        "live": job.in_flight,
+        "since": _stamp(job.updated),
+    }
     return render(request, "jobs/job_detail.html", context)
 
 
 @require_POST
 def job_cancel(request: AuthedRequest, code: str) -> HttpResponse:
-    job = _get_job_for_user(request, code)
+    job = _get_rw_job_for_user(request, code)
     if not job.cancel():
         messages.error(request, "Too late to cancel: this image was already sent to APIXO.")
     return _back(request, job)
@@ -171,14 +231,14 @@ def job_cancel(request: AuthedRequest, code: str) -> HttpResponse:
 
 @require_POST
 def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
-    job = _get_job_for_user(request, code)
+    job = _get_rw_job_for_user(request, code)
     if not job.retryable:
         messages.error(request, "Only a failed or canceled job can be retried.")
         return _back(request, job)
     try:
-        new = job.retry()
+        new = job.retry(by=request.user)
     except QuotaExceeded as e:
-        messages.error(request, _quota_message(1, e))
+        messages.error(request, _quota_message(1, e, job.team))
         return _back(request, job)
     messages.success(
         request, f"Retrying {job.source_name} as a new job ({cents(settings.PRICE_CENTS)})."
@@ -214,24 +274,3 @@ def source_signed(request: HttpRequest, token: str) -> HttpResponseBase:
     if job is None or not job.source_file:
         raise Http404
     return FileResponse(job.source_file.open("rb"), filename=job.source_name)
-
-
-# --- accounts -----------------------------------------------------------------------------
-
-
-@login_not_required
-@require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        return redirect("gallery")
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        Budget.for_user(user)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(
-            request,
-            f"Welcome, {user.username}! You have {cents(settings.DEFAULT_QUOTA_CENTS)} to spend.",
-        )
-        return redirect("gallery")
-    return render(request, "registration/signup.html", {"form": form})

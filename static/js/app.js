@@ -36,3 +36,11 @@
   document.addEventListener("change", update);
   document.addEventListener("htmx:afterSettle", update);
 })();
+
+// The context switcher in the header switches as soon as a team is picked.
+document.addEventListener("change", function (e) {
+  var el = e.target;
+  if (el instanceof HTMLSelectElement && el.hasAttribute("data-autosubmit") && el.form) {
+    el.form.requestSubmit();
+  }
+});

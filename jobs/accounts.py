@@ -1,0 +1,115 @@
+"""Account policy: email verification for new accounts, and deleting an account.
+
+Verification uses Django's own switch: an unverified account is inactive, so it can't log
+in. The link is signed (django.core.signing) and works only for an account that has never
+logged in, so it can't reactivate an account an admin deactivated later.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from jobs.models import Batch, Job, Membership, Team
+from jobs.retention import delete_files, file_names
+
+VERIFY_SALT = "accounts.verify"
+
+
+class AccountError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- email verification -------------------------------------------------------------------
+
+
+def verification_url(user: User) -> str:
+    token = signing.dumps({"u": user.pk, "e": user.email}, salt=VERIFY_SALT)
+    return settings.SITE_URL + reverse("verify_email", args=[token])
+
+
+def send_verification(user: User) -> None:
+    context = {"user": user, "url": verification_url(user)}
+    send_mail(
+        f"Confirm your email for {settings.SITE_NAME}",
+        render_to_string("registration/verify_email.txt", context),
+        None,
+        [user.email],
+    )
+
+
+def user_to_verify(token: str) -> User | None:
+    """The unverified account a link is for, or None if the link is bad, old or used."""
+    try:
+        data = signing.loads(token, salt=VERIFY_SALT, max_age=settings.SIGNUP_VERIFY_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return User.objects.filter(
+        pk=data.get("u"), email=data.get("e"), is_active=False, last_login__isnull=True
+    ).first()
+
+
+# --- deleting an account ------------------------------------------------------------------
+
+
+def _solo_team_ids(user: User) -> list[int]:
+    """The teams whose only member is this user."""
+    return [
+        m.team_id
+        for m in Membership.objects.filter(user=user)
+        if not Membership.objects.filter(team_id=m.team_id).exclude(user=user).exists()
+    ]
+
+
+def _doomed_jobs(user: User) -> QuerySet[Job]:
+    """The jobs that go with the account: personal ones, and those of its solo teams."""
+    return Job.objects.filter(Q(user=user, team__isnull=True) | Q(team_id__in=_solo_team_ids(user)))
+
+
+def deletion_blockers(user: User) -> list[str]:
+    """Why the account can't be deleted yet (empty if it can)."""
+    blockers = []
+    in_flight = _doomed_jobs(user).filter(state__in=Job.IN_FLIGHT).count()
+    if in_flight:
+        blockers.append(
+            f"{in_flight} of your images {'is' if in_flight == 1 else 'are'} still being "
+            "processed. Wait for them to finish (or cancel the queued ones) first."
+        )
+    for member in Membership.objects.filter(user=user, role=Membership.Role.OWNER):
+        team = member.team
+        others = team.memberships.exclude(user=user)
+        if others.exists() and not others.filter(role=Membership.Role.OWNER).exists():
+            blockers.append(
+                f"You are the only owner of {team.name}. Make another member an owner first."
+            )
+    return blockers
+
+
+def delete_account(user: User) -> None:
+    """Delete the account and its personal images. Team images stay with their teams (now
+    without a submitter's name); the ledger stays whole (Charge.user becomes empty).
+
+    A team whose only member is this user goes too, with its images: nobody could see them.
+    Raise AccountError if deletion_blockers() has anything to say.
+    """
+    with transaction.atomic():
+        if blockers := deletion_blockers(user):
+            raise AccountError(" ".join(blockers))
+        solo_teams = _solo_team_ids(user)
+        doomed = _doomed_jobs(user)
+        names = file_names(doomed)
+        doomed.delete()
+        Batch.objects.filter(user=user, jobs__isnull=True).delete()
+        Team.objects.filter(pk__in=solo_teams).delete()  # budgets stay: the ledger needs them
+        user.delete()
+        transaction.on_commit(partial(delete_files, names))

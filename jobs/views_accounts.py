@@ -1,0 +1,98 @@
+"""Sign-up (open, or through an invitation), email verification, and deleting an account."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from jobs import access, accounts, teams
+from jobs.forms import SignupForm
+from jobs.models import Budget, Invitation, cents
+from jobs.views import AuthedRequest
+
+BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Open sign-up, or (SIGNUP_MODE=invite, or ?invite=<token>) through an invitation.
+
+    An invitee's address is proven by the link they followed, so only other new accounts
+    must verify their email (when SIGNUP_VERIFY_EMAIL is on).
+    """
+    if request.user.is_authenticated:
+        return redirect("gallery")
+    token = request.GET.get("invite") or request.POST.get("invite") or ""
+    invite = teams.open_invitation(token) if token else None
+    if invite is None and settings.SIGNUP_MODE == "invite":
+        return render(request, "registration/signup_closed.html", status=403)
+    form = SignupForm(request.POST or None, invite_email=invite.email if invite else "")
+    if request.method == "POST" and form.is_valid():
+        verify = settings.SIGNUP_VERIFY_EMAIL and invite is None
+        user = form.save(commit=False)
+        user.is_active = not verify
+        user.save()
+        Budget.for_user(user)
+        if verify:
+            accounts.send_verification(user)
+            return render(request, "registration/verify_sent.html", {"email": user.email})
+        return _welcome(request, user, invite)
+    context = {"form": form, "invitation": invite, "token": token}
+    return render(request, "registration/signup.html", context, status=400 if form.errors else 200)
+
+
+def _welcome(request: HttpRequest, user: User, invite: Invitation | None) -> HttpResponse:
+    login(request, user, backend=BACKEND)
+    if invite is not None:
+        try:
+            member = teams.accept(invite, user)
+        except teams.TeamError as e:
+            messages.error(request, e.message)
+        else:
+            access.set_context(request, member)
+            messages.success(request, f"Welcome, {user.username}! You joined {invite.team.name}.")
+            return redirect("gallery")
+    messages.success(
+        request,
+        f"Welcome, {user.username}! You have {cents(settings.DEFAULT_QUOTA_CENTS)} to spend.",
+    )
+    return redirect("gallery")
+
+
+@login_not_required
+@require_GET
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    user = accounts.user_to_verify(token)
+    if user is None:
+        return render(request, "registration/verify_failed.html", status=400)
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    user.is_active = True
+    return _welcome(request, user, None)
+
+
+@require_http_methods(["GET", "POST"])
+def account(request: AuthedRequest) -> HttpResponse:
+    """The account page: delete the account (with its password)."""
+    blockers = accounts.deletion_blockers(request.user)
+    error = ""
+    if request.method == "POST":
+        if not request.user.check_password(request.POST.get("password", "")):
+            error = "That password is not right."
+        else:
+            try:
+                accounts.delete_account(request.user)
+            except accounts.AccountError as e:
+                error = e.message
+            else:
+                logout(request)
+                messages.success(request, "Your account and your personal images are deleted.")
+                return redirect("login")
+    context = {"blockers": blockers, "error": error}
+    return render(request, "registration/account.html", context, status=400 if error else 200)
