@@ -1,10 +1,10 @@
-"""Routes for teams, share links and the accounts policy."""
+"""Routes for teams, share links, accounts policy and the admin spend review."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from jobs import views_accounts, views_share, views_teams
+from jobs import views_accounts, views_share, views_spend, views_teams
 
 urlpatterns = [
     # Share links: the only public pages of a job.
@@ -46,6 +46,11 @@ urlpatterns = [
     path("teams/<uuid:code>/budget/", views_teams.team_budget, name="team_budget"),
     path("context/", views_teams.switch_context, name="switch_context"),
     path("invite/<str:token>/", views_teams.invitation, name="invitation"),
+    # The admin spend review.
+    path("spend/", views_spend.spend_page, name="spend"),
+    path("spend/ledger.csv", views_spend.spend_csv, name="spend_csv"),
+    path("spend/refund/", views_spend.spend_refund, name="spend_refund"),
+    path("spend/quota/", views_spend.spend_quota, name="spend_quota"),
     # Accounts policy.
     path("accounts/signup/", views_accounts.signup, name="signup"),
     path("accounts/verify/<str:token>/", views_accounts.verify_email, name="verify_email"),
