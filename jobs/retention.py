@@ -1,9 +1,9 @@
 """Deleting stored images: expired ones (RETENTION_DAYS) and a deleted account's.
 
-`purge_expired()` is a plain function for a scheduler: register it with RQ's cron
-scheduler in `manage.py rqcron`, e.g. once an hour:
+`purge_expired()` is a plain function for a scheduler; `jobs/cron.py` (the module that
+`manage.py rqcron jobs.cron` loads) registers it hourly:
 
-    cron.register(purge_expired, queue_name="default", interval=3600)
+    cron.register(purge_expired, "default", interval=3600)
 """
 
 from __future__ import annotations
