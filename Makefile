@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv system-deps test-deps bench clean
+.PHONY: run test test-postgres build venv system-deps test-deps postgres-deps bench clean
 
 run: venv system-deps
 	$(PY) manage.py migrate --noinput
@@ -16,6 +16,15 @@ test: venv test-deps
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+# The same suite on a throwaway Postgres (a temp cluster on a free port, deleted after);
+# CI runs both.
+test-postgres: venv test-deps postgres-deps
+	scripts/with-postgres.sh $(MAKE) --no-print-directory test
+
+# The image's build step, here: collect static files for production (see docs/deploy.md).
+build: venv
+	PYTHON=$(PY) scripts/build.sh --no-install
 
 venv: $(STAMP)
 
@@ -32,6 +41,9 @@ system-deps:
 
 test-deps: system-deps
 	@command -v chromium >/dev/null || scripts/apt-install.sh chromium fonts-dejavu-core
+
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || scripts/apt-install.sh postgresql
 
 bench: venv system-deps
 	$(PY) bench/run_all.py
