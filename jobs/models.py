@@ -442,7 +442,8 @@ class Job(models.Model):
                 spent_cents=F("spent_cents") + settings.PRICE_CENTS,
                 reserved_cents=F("reserved_cents") - settings.PRICE_CENTS,
             )
-            transaction.on_commit(partial(_check_spend_alerts, self.budget_id))
+            # robust: a failing alert email is logged; it must not fail the charged job.
+            transaction.on_commit(partial(_check_spend_alerts, self.budget_id), robust=True)
         return True
 
 

@@ -176,3 +176,20 @@ def test_it_shows_the_team_banner_to_admins_not_members(team: Team, alice: User,
         pages[user.username] = client.get("/").content.decode()
     assert "You have used all of Acme" in pages["alice"]
     assert 'id="spend-banner"' not in pages["bob"]
+
+
+def test_it_charges_even_when_the_alert_email_fails(
+    alice: User,
+    small: Budget,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError("SMTP is down")
+
+    monkeypatch.setattr(alerts, "send_mail", broken)
+    Budget.objects.filter(user=alice).update(spent_cents=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _charge(alice)
+    assert Charge.objects.filter(job=job).exists()
+    assert Budget.objects.get(user=alice).spent_cents == 4
