@@ -29,6 +29,8 @@ def spend_page(request: AuthedRequest) -> HttpResponse:
     _require_staff(request)
     form = RangeForm(request.GET or None)
     r = form.date_range()
+    if not form.is_bound:  # show the default range in the date inputs
+        form = RangeForm(initial={"start": r.start, "end": r.end})
     context: dict[str, Any] = {
         "form": form,
         "range": r,

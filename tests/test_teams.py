@@ -444,3 +444,17 @@ def _charge(team: Team, user: User) -> Job:
     assert job.accept(f"task-{job.pk}")
     team.budget.refresh_from_db()
     return job
+
+
+def test_it_keeps_an_idle_team_gallery_listening_slowly(team: Team, alice: User) -> None:
+    """Nothing in flight, yet a teammate may submit any time: poll every 10 s, not never."""
+    client = _client(alice)
+    client.post(reverse("switch_context"), {"team": team.code})
+    body = client.get("/").content.decode()
+    assert "hx-trigger=\"every 10s [document.visibilityState === 'visible']\"" in body
+
+
+def test_it_slows_the_team_poll_down_once_idle(team: Team, alice: User, bob: User) -> None:
+    make_team_job(team, bob, Job.State.SUCCESS)
+    body = _client(alice).get(f"/gallery/poll/?since=1&oldest=0&team={team.code}").content
+    assert b'hx-trigger="every 10s' in body and b"every 2s" not in body

@@ -37,7 +37,9 @@
   document.addEventListener("htmx:afterSettle", update);
 })();
 
-// The context switcher in the header switches as soon as a team is picked.
+// The context switcher in the header switches as soon as a team is picked (its button is
+// only for visitors without JavaScript).
+document.documentElement.classList.add("js");
 document.addEventListener("change", function (e) {
   var el = e.target;
   if (el instanceof HTMLSelectElement && el.hasAttribute("data-autosubmit") && el.form) {
