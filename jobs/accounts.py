@@ -59,6 +59,18 @@ def user_to_verify(token: str) -> User | None:
     ).first()
 
 
+def resend_verification(email: str) -> None:
+    """Send a fresh link to the unverified account with this address, if there is one.
+
+    Says nothing either way (the page answers the same), so it can't probe for accounts.
+    """
+    user = User.objects.filter(
+        email__iexact=email.strip(), is_active=False, last_login__isnull=True
+    ).first()
+    if user is not None:
+        send_verification(user)
+
+
 # --- deleting an account ------------------------------------------------------------------
 
 

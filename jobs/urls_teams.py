@@ -53,6 +53,7 @@ urlpatterns = [
     path("spend/quota/", views_spend.spend_quota, name="spend_quota"),
     # Accounts policy.
     path("accounts/signup/", views_accounts.signup, name="signup"),
+    path("accounts/verify/", views_accounts.verify_resend, name="verify_resend"),
     path("accounts/verify/<str:token>/", views_accounts.verify_email, name="verify_email"),
     path("accounts/account/", views_accounts.account, name="account"),
 ]

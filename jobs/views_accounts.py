@@ -77,6 +77,17 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     return _welcome(request, user, None)
 
 
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def verify_resend(request: HttpRequest) -> HttpResponse:
+    """Ask for a new verification link (the old one expired or got lost)."""
+    if request.method == "POST":
+        email = request.POST.get("email", "")
+        accounts.resend_verification(email)
+        return render(request, "registration/verify_sent.html", {"email": email})
+    return render(request, "registration/verify_resend.html")
+
+
 @require_http_methods(["GET", "POST"])
 def account(request: AuthedRequest) -> HttpResponse:
     """The account page: delete the account (with its password)."""

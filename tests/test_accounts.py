@@ -218,3 +218,20 @@ def test_it_lets_another_owner_keep_the_team(team: Team, alice: User, bob: User)
     _delete(alice)
     assert Team.objects.filter(pk=team.pk).exists()
     assert list(team.memberships.values_list("user__username", flat=True)) == ["bob"]
+
+
+def test_it_sends_a_new_link_for_an_unverified_account(
+    client: Client, verify: None, mailoutbox: list[Any]
+) -> None:
+    _signup(client)
+    r = client.post(reverse("verify_resend"), {"email": "DORA@example.org"})
+    assert "Confirm your email" in r.content.decode()
+    assert len(mailoutbox) == 2 and "/accounts/verify/" in mailoutbox[1].body
+
+
+def test_it_sends_no_link_for_an_active_account(
+    client: Client, alice: User, mailoutbox: list[Any]
+) -> None:
+    r = client.post(reverse("verify_resend"), {"email": alice.email})
+    assert "Confirm your email" in r.content.decode()  # the same answer, to give nothing away
+    assert mailoutbox == []
