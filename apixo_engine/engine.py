@@ -127,7 +127,9 @@ class Engine:
             self._send_callback(finished)
 
     def _outcome(self, task: Task, knobs: Knobs) -> tuple[str | None, str | None, str | None]:
-        if knobs.fail_code:
+        if knobs.fail_code and (
+            not knobs.fail_times or self.store.take_failure(task.image_url, knobs.fail_times)
+        ):
             return None, knobs.fail_code, fail_message(knobs.fail_code)
         try:
             data = self.fetcher.fetch(task.image_url)

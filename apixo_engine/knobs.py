@@ -41,6 +41,7 @@ def fail_message(code: str) -> str:
 class Knobs:
     delay: float = 0.0  # seconds, already multiplied by the time factor
     fail_code: str | None = None
+    fail_times: int = 0  # with fail_code: only the first n tasks of this URL fail (0: all)
     rate_limit_n: int = 0
     http_error: int | None = None
     stall: bool = False
@@ -60,11 +61,13 @@ def read_knobs(image_url: str, config: EngineConfig) -> Knobs:
     delay = _float(last("engine_delay"), config.delay)
     fail_code = last("engine_fail") or config.fail_code
     rate_limit_n = _int(last("engine_429"), config.rate_limit_n)
+    fail_times = _int(last("engine_fail_times"), 0)
     http_error = _int(last("engine_http"), 0)
     stall = (last("engine_stall") or "").lower() in ("1", "true", "yes", "on")
     return Knobs(
         delay=max(0.0, delay) * config.time_factor,
         fail_code=fail_code or None,
+        fail_times=max(0, fail_times),
         rate_limit_n=max(0, rate_limit_n),
         http_error=http_error if http_error in HTTP_ERRORS else None,
         stall=stall,

@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS submit_429 (
     image_url TEXT PRIMARY KEY,
     answered INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS injected_failures (
+    image_url TEXT PRIMARY KEY,
+    failed INTEGER NOT NULL
+);
 """
 
 
@@ -277,6 +281,21 @@ class Store:
             db.execute(
                 "INSERT INTO submit_429 (image_url, answered) VALUES (?, 1)"
                 " ON CONFLICT (image_url) DO UPDATE SET answered = answered + 1",
+                (image_url,),
+            )
+        return True
+
+    def take_failure(self, image_url: str, limit: int) -> bool:
+        """True (and count it) while fewer than `limit` tasks of this URL were failed."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT failed FROM injected_failures WHERE image_url = ?", (image_url,)
+            ).fetchone()
+            if row and row["failed"] >= limit:
+                return False
+            db.execute(
+                "INSERT INTO injected_failures (image_url, failed) VALUES (?, 1)"
+                " ON CONFLICT (image_url) DO UPDATE SET failed = failed + 1",
                 (image_url,),
             )
         return True

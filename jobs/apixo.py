@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 from urllib3.exceptions import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.APIXO_KEY}"}
 
 
+# The key is in the headers: keep every frame below this one out of error reports.
+@sensitive_variables()
 def _request(method: str, path: str, **kwargs: Any) -> Any:
     """Send one request and return the envelope's `data`. Raise UpscalerError otherwise."""
     url = f"{settings.APIXO_BASE_URL}{path}"

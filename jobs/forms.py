@@ -60,12 +60,17 @@ class SubmitForm(forms.Form):
     output_format = forms.ChoiceField(choices=Job.Format, initial="jpg", label="Format")
     key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
+    def __init__(self, *args: Any, oversized: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Files the upload handler stopped reading because they passed the size limit.
+        self.oversized = oversized or []
+
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         lines = [line.strip() for line in (data.get("urls") or "").splitlines() if line.strip()]
         files: list[UploadedFile] = data.get("images") or []
-        if not lines and not files and not self.errors:
+        if not lines and not files and not self.oversized and not self.errors:
             raise forms.ValidationError("Add at least one image: a link or a file.")
         if len(lines) + len(files) > settings.BATCH_MAX_IMAGES:
             raise forms.ValidationError(
@@ -80,7 +85,10 @@ class SubmitForm(forms.Form):
             )
 
         sources: list[Source] = []
-        errors: list[str] = []
+        errors = [
+            f"{name}: The file is larger than {settings.UPLOAD_MAX_BYTES / (1024 * 1024):g} MB."
+            for name in self.oversized
+        ]
         for n, line in enumerate(lines, start=1):
             try:
                 url = fetch.check_url(line)

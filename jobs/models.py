@@ -339,6 +339,13 @@ class Job(models.Model):
         return max(0, int((end - self.created).total_seconds()))
 
     @property
+    def fail_detail(self) -> str:
+        """The failure message, unless the advice already says it (APIXO's messages often
+        restate the code's meaning)."""
+        msg = self.fail_msg.strip()
+        return "" if not msg or msg.rstrip(".").lower() in self.advice.lower() else msg
+
+    @property
     def advice(self) -> str:
         from jobs.advice import advice_for
 

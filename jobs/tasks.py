@@ -18,6 +18,7 @@ from typing import Any
 import django_rq
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -56,7 +57,12 @@ def schedule(func: Any, job_id: int, delay: float, *args: Any) -> None:
     """
     delay = max(0.0, delay)
     Job.objects.filter(pk=job_id).update(next_check_at=timezone.now() + timedelta(seconds=delay))
-    _queue().enqueue_in(timedelta(seconds=delay), func, job_id, *args)
+    if delay == 0:
+        # Straight onto the queue: work due now must not depend on RQ's scheduler, which
+        # may be the thing that died (its lock outlives a killed worker by a minute).
+        _queue().enqueue(func, job_id, *args)
+    else:
+        _queue().enqueue_in(timedelta(seconds=delay), func, job_id, *args)
 
 
 def backoff(attempt: int) -> float:
@@ -326,7 +332,7 @@ def _tmp_dir() -> str:
 def reconcile() -> dict[str, int]:
     """Re-enqueue the work of every in-flight job whose next step is overdue.
 
-    Run every RECONCILE_INTERVAL s by `manage.py rqcron`. The database is the source of
+    Run every RECONCILE_INTERVAL s by `manage.py rqcron jobs.cron`. The database is the source of
     truth: after a worker was killed, or Redis restarted or was flushed, this rebuilds the
     queue from the jobs' states. Work enqueued twice is harmless: every task function
     re-reads the job and moves it by conditional UPDATE.
@@ -365,4 +371,11 @@ def _overdue(jobs: Any, before: Any) -> list[int]:
 
 def confirm_callback(job_id: int) -> None:
     """A callback said the task finished: confirm with statusTask, never trust the body."""
+    # Deliveries that arrive from now on deserve a confirmation of their own.
+    cache.delete(confirm_key(job_id))
     poll_job(job_id)
+
+
+def confirm_key(job_id: int) -> str:
+    """While this cache key exists, a confirmation of the job's callback is already queued."""
+    return f"apixo:confirm:{job_id}"

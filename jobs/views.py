@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -7,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -24,6 +26,7 @@ from jobs.models import Job, Membership, QuotaExceeded, Team, cents, submit_batc
 from jobs.tasks import job_code_from_token
 
 PAGE_SIZE = 24
+IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 class AuthedRequest(HttpRequest):
@@ -121,11 +124,18 @@ def gallery(request: AuthedRequest) -> HttpResponse:
 @require_POST
 def submit(request: AuthedRequest) -> HttpResponse:
     member = _submit_context(request)
-    form = SubmitForm(request.POST, request.FILES)
-    if form.is_valid() and _submit_form(request, form, member):
+    form = SubmitForm(
+        request.POST, request.FILES, oversized=getattr(request, "oversized_uploads", [])
+    )
+    if not _within_rate_limit(request):
+        form.add_error(None, "You are submitting very fast. Wait a minute, then send again.")
+        status = 429
+    elif form.is_valid() and _submit_form(request, form, member):
         if not request.htmx:
             return redirect("gallery")
-        form, status = SubmitForm(), 200  # a fresh form with a new idempotency key
+        # A fresh form (a new idempotency key) that keeps the tier and format just used.
+        keep = {k: form.cleaned_data[k] for k in ("resolution", "output_format")}
+        form, status = SubmitForm(initial=keep), 200
     else:
         status = 400
     context = _gallery_context(request, member, form)
@@ -133,6 +143,21 @@ def submit(request: AuthedRequest) -> HttpResponse:
         return render(request, "jobs/gallery.html", context, status=status)
     context["oob_spend"] = True
     return render(request, "jobs/gallery.html#workspace", context, status=status)
+
+
+def image_type(stored_name: str | None) -> str:
+    """The Content-Type of a stored image, from its own (random, checked) name: never from
+    the user's file name, which could say .html."""
+    ext = (stored_name or "").rsplit(".", 1)[-1].lower()
+    return IMAGE_TYPES.get(ext, "application/octet-stream")
+
+
+def _within_rate_limit(request: AuthedRequest) -> bool:
+    """At most SUBMIT_RATE_LIMIT form posts per user per minute, counted in Redis (shared
+    by every web process, unlike a local-memory cache)."""
+    key = f"submit-rate:{request.user.pk}:{int(time.time() // 60)}"
+    cache.add(key, 0, 70)
+    return cache.incr(key) <= settings.SUBMIT_RATE_LIMIT
 
 
 def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | None) -> bool:
@@ -260,7 +285,9 @@ def job_file(request: AuthedRequest, code: str, kind: str) -> HttpResponseBase:
         raise Http404("No such file yet.")
     download = kind == "result" and "download" in request.GET
     name = job.download_name if kind == "result" else job.source_name
-    response = FileResponse(field.open("rb"), as_attachment=download, filename=name)
+    response = FileResponse(
+        field.open("rb"), as_attachment=download, filename=name, content_type=image_type(field.name)
+    )
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -273,4 +300,8 @@ def source_signed(request: HttpRequest, token: str) -> HttpResponseBase:
     job = get_object_or_404(Job, code=code) if code else None
     if job is None or not job.source_file:
         raise Http404
-    return FileResponse(job.source_file.open("rb"), filename=job.source_name)
+    return FileResponse(
+        job.source_file.open("rb"),
+        filename=job.source_name,
+        content_type=image_type(job.source_file.name),
+    )

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from jobs import access
 from jobs.forms_teams import ShareForm
 from jobs.models import Job, ShareLink
-from jobs.views import AuthedRequest
+from jobs.views import AuthedRequest, image_type
 
 
 def _get_rw_job_for_user(request: AuthedRequest, code: str) -> Job:
@@ -77,7 +77,9 @@ def share_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBase:
         raise Http404("No such file.")
     download = kind == "result" and "download" in request.GET
     name = job.download_name if kind == "result" else job.source_name
-    response = FileResponse(field.open("rb"), as_attachment=download, filename=name)
+    response = FileResponse(
+        field.open("rb"), as_attachment=download, filename=name, content_type=image_type(field.name)
+    )
     _private(response)
     return response
 

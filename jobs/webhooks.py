@@ -22,8 +22,8 @@ from jobs.models import Job
 
 logger = logging.getLogger(__name__)
 S = Job.State
-# Repeated deliveries within this window share one confirmation.
-CONFIRM_WINDOW = 30
+# Deliveries share one confirmation until it runs; the window only bounds a lost one.
+CONFIRM_WINDOW = 60
 
 
 @csrf_exempt
@@ -45,7 +45,7 @@ def apixo_webhook(request: HttpRequest, secret: str) -> JsonResponse:
     if job.state != S.SUBMITTING and task_id != job.task_id:
         logger.warning("APIXO callback for job %s names another task: %r", job.pk, task_id)
         return ok
-    if cache.add(f"apixo:confirm:{job.pk}", 1, CONFIRM_WINDOW):
+    if cache.add(tasks.confirm_key(job.pk), 1, CONFIRM_WINDOW):
         delay = 2.0 if job.state == S.SUBMITTING else 0.0
         tasks.schedule(tasks.confirm_callback, job.pk, delay)
     return ok

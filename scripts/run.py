@@ -90,7 +90,7 @@ def main() -> int:
         ],
     )
     start("worker", [PY, "manage.py", "rqworker", "default", "--with-scheduler"])
-    start("cron", [PY, "manage.py", "rqcron"])
+    start("cron", [PY, "manage.py", "rqcron", "jobs.cron"])
     start("web", [PY, "manage.py", "runserver", f"{HOST}:{WEB_PORT}", "--noreload"])
 
     stopping = False

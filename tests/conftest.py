@@ -19,6 +19,7 @@ from typing import Any
 import django_rq
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client, override_settings
@@ -86,11 +87,13 @@ def _use_test_redis(redis_url: str) -> Iterator[None]:
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": cache_url,
-                "KEY_PREFIX": "test",
+                "KEY_PREFIX": "upscaler",  # as the worker processes see it
             }
         },
     )
     override.enable()
+    # WhiteNoise warns about a missing STATIC_ROOT (a fresh clone has none) on every request.
+    Path(django_settings.STATIC_ROOT).mkdir(exist_ok=True)
     os.environ["REDIS_URL"] = redis_url
     os.environ["CACHE_URL"] = cache_url
     yield

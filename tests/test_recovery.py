@@ -109,9 +109,14 @@ def test_it_leaves_a_submit_in_progress_alone(alice: Any, scheduled: list[Any]) 
 
 
 def test_schedule_records_when_work_is_due(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, Any]] = []
+
     class Queue:
-        def enqueue_in(self, *args: Any) -> None:
-            pass
+        def enqueue_in(self, when: Any, *args: Any) -> None:
+            calls.append(("later", when))
+
+        def enqueue(self, *args: Any) -> None:
+            calls.append(("now", None))
 
     monkeypatch.setattr(tasks, "_queue", Queue)
     job = make_job(alice, S.PENDING)
@@ -119,6 +124,22 @@ def test_schedule_records_when_work_is_due(alice: Any, monkeypatch: pytest.Monke
     job.refresh_from_db()
     assert job.next_check_at is not None
     assert 25 < (job.next_check_at - timezone.now()).total_seconds() <= 30
+    assert calls == [("later", timedelta(seconds=30))]
+
+
+def test_work_due_now_skips_rqs_scheduler(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    class Queue:
+        def enqueue_in(self, *args: Any) -> None:
+            calls.append("later")
+
+        def enqueue(self, *args: Any) -> None:
+            calls.append("now")
+
+    monkeypatch.setattr(tasks, "_queue", Queue)
+    tasks.schedule(tasks.poll_job, make_job(alice, S.PENDING).pk, 0)
+    assert calls == ["now"]
 
 
 # --- the circuit breaker --------------------------------------------------------------------

@@ -272,7 +272,9 @@ def test_it_never_fails_a_job_for_429s_alone(mock, job, scheduled, settings):
     job = reload(job)
     assert len(mock.calls) == settings.APIXO_SUBMIT_ATTEMPTS + 2
     assert job.state == S.QUEUED
-    assert [func for func, *_ in scheduled] == [tasks.submit_job] * (settings.APIXO_SUBMIT_ATTEMPTS + 2)
+    assert [func for func, *_ in scheduled] == [tasks.submit_job] * (
+        settings.APIXO_SUBMIT_ATTEMPTS + 2
+    )
     assert budget_of(job).reserved_cents == 1
 
 

@@ -452,3 +452,33 @@ def test_job_page_poll_follows_one_job_and_reloads_when_done(
     assert f'id="job-{job.code}"' in alice_client.get(url).content.decode()
     job.move((Job.State.PROCESSING,), Job.State.SUCCESS)
     assert alice_client.get(url).headers["HX-Refresh"] == "true"
+
+
+def test_the_next_form_keeps_the_tier_and_format(
+    alice_client: Client, queue: FakeQueue, public_dns: None
+) -> None:
+    r = alice_client.post(
+        "/jobs/",
+        _payload(urls="https://images.example.com/a.jpg", resolution="8k", output_format="webp"),
+        headers={"HX-Request": "true"},
+    )
+    body = r.content.decode()
+    assert '<option value="8k" selected>' in body
+    assert '<option value="webp" selected>' in body
+
+
+def test_a_failed_card_does_not_repeat_apixos_message(alice_client: Client, alice: Any) -> None:
+    make_job(
+        alice,
+        Job.State.FAILED,
+        fail_code="SensitiveContent",
+        fail_msg="The input or output was rejected by safety checks.",
+    )
+    body = alice_client.get("/").content.decode()
+    assert body.count("rejected by safety checks") == 1
+
+
+def test_a_missing_page_has_the_site_around_it(alice_client: Client) -> None:
+    r = alice_client.get("/jobs/00000000-0000-0000-0000-000000000000/")
+    assert r.status_code == 404
+    assert "Back to your gallery" in r.content.decode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_rq",
+    "axes",
     "jobs",
 ]
 
@@ -99,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "upscaler_site.urls"
@@ -158,6 +162,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login brute force: after AXES_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair waits AXES_COOLOFF_MINUTES. Keyed on the pair, so an attacker can't
+# lock the real user out from elsewhere, and the cool-off means no lockout lasts for ever.
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "gallery"
 LOGOUT_REDIRECT_URL = None  # show registration/logged_out.html
@@ -252,7 +269,7 @@ if APIXO_CALLBACKS not in ("auto", "on", "off"):
 # In callback mode a slow safety poll still finishes a job whose callback never came.
 APIXO_SAFETY_POLL = envfloat("APIXO_SAFETY_POLL", "20" if USING_ENGINE else "300")
 
-# The reconciler (python manage.py rqcron) re-enqueues work Redis lost: every
+# The reconciler (python manage.py rqcron jobs.cron) re-enqueues work Redis lost: every
 # RECONCILE_INTERVAL s it looks for jobs whose next step is RECONCILE_GRACE s overdue.
 RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", "30")
 RECONCILE_GRACE = envfloat("RECONCILE_GRACE", "60")
@@ -270,6 +287,12 @@ BATCH_MAX_IMAGES = envint("BATCH_MAX_IMAGES", "50")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_IMAGES + 10
+# Stops reading a file past UPLOAD_MAX_BYTES instead of spooling all of it to disk.
+FILE_UPLOAD_HANDLERS = [
+    "jobs.uploads.SizeCappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # host:port pairs that jobs/fetch.py may reach although they are not global addresses:
 # the embedded engine (for its results) in development. Everything else must be public.
 _default_allowed = urlsplit(ENGINE_URL).netloc if USING_ENGINE else ""

@@ -46,3 +46,12 @@ document.addEventListener("change", function (e) {
     el.form.requestSubmit();
   }
 });
+
+// A hidden tab doesn't poll: the gallery catches up with one poll when it is shown again.
+// (Here, not in an hx-trigger filter, which htmx would evaluate with Function(): the CSP
+// forbids that.)
+document.addEventListener("htmx:confirm", function (event) {
+  if (event.target.id === "poller" && document.visibilityState !== "visible") {
+    event.preventDefault();
+  }
+});

@@ -152,3 +152,15 @@ def test_it_follows_at_most_three_redirects(client: Client, source: RecordingSer
 
     assert ok["state"] == "success", ok
     assert_failed(too_many, "ImageFormatIncorrect", "too many redirects")
+
+
+def test_it_fails_only_the_first_n_tasks_of_a_url_with_fail_times(
+    client: Client, source: RecordingServer
+) -> None:
+    url = source.url("/photo.jpg?engine_fail=Timeout&engine_fail_times=1")
+
+    first = client.wait(client.create(url))
+    second = client.wait(client.create(url))
+
+    assert_failed(first, "Timeout", "did not finish")
+    assert second["state"] == "success", second

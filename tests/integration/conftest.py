@@ -3,7 +3,9 @@ scheduler, next to the test run's own Redis and pytest-django's live server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +44,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    # A worker's scheduler and work horses are its children: stop any left behind.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _database_env() -> dict[str, str]:
@@ -104,17 +109,48 @@ def app_settings(settings: Any, engine: str, live_server: Any) -> dict[str, str]
 
 
 @pytest.fixture
-def worker(app_settings: dict[str, str], redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `rqworker --with-scheduler` process, on an empty Redis."""
+def start_process(
+    app_settings: dict[str, str], redis_url: str
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `manage.py <command>` with the shared settings (plus overrides) as a process
+    group of its own, so a test can SIGKILL it whole; every one is stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*command: str, **overrides: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            **app_settings,
+            **_database_env(),
+            "REDIS_URL": redis_url,
+            **overrides,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, start_new_session=True
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        _stop(proc)
+
+
+@pytest.fixture
+def start_worker(
+    start_process: Callable[..., subprocess.Popen[bytes]], redis_url: str
+) -> Callable[..., subprocess.Popen[bytes]]:
+    """Start a real `rqworker --with-scheduler` (overrides are env settings); Redis starts empty."""
     redis.Redis.from_url(redis_url).flushdb()
-    env = {**os.environ, **app_settings, **_database_env(), "REDIS_URL": redis_url}
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "default", "--with-scheduler"],
-        cwd=ROOT,
-        env=env,
-    )
-    yield proc
-    _stop(proc)
+
+    def start(**overrides: str) -> subprocess.Popen[bytes]:
+        return start_process("rqworker", "default", "--with-scheduler", **overrides)
+
+    return start
+
+
+@pytest.fixture
+def worker(start_worker: Callable[..., subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    return start_worker()
 
 
 @pytest.fixture

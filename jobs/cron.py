@@ -1,0 +1,17 @@
+"""Periodic jobs, for django-rq's cron scheduler: `python manage.py rqcron jobs.cron`.
+
+Run exactly one such process per deployment (compose's `cron` service).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rq import cron
+
+from jobs.retention import purge_expired
+from jobs.tasks import reconcile
+
+cron.register(reconcile, "default", interval=settings.RECONCILE_INTERVAL)
+
+# Does nothing while RETENTION_DAYS is 0 (keep until deleted).
+cron.register(purge_expired, "default", interval=3600)

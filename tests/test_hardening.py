@@ -1,0 +1,134 @@
+"""Login throttling, submission rate limits and upload limits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from jobs.models import Job
+from tests.conftest import image_bytes
+
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
+
+
+def _login(client: Client, password: str) -> Any:
+    return client.post("/accounts/login/", {"username": "alice", "password": password})
+
+
+def test_it_locks_out_a_login_after_five_wrong_passwords(alice: Any, settings: Any) -> None:
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert _login(client, "wrong").status_code == 200
+    r = _login(client, "wrong")
+    assert r.status_code == 429
+    assert "Too many attempts" in r.content.decode()
+    assert _login(client, "password").status_code == 429  # even the right one, for now
+
+
+def test_the_lockout_ends_after_the_cool_off(alice: Any, settings: Any) -> None:
+    import time_machine
+    from django.utils import timezone
+
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, "wrong")
+    later = timezone.now() + settings.AXES_COOLOFF_TIME + timedelta(seconds=5)
+    with time_machine.travel(later):
+        assert _login(client, "password").status_code == 302
+
+
+def test_a_lockout_from_one_address_does_not_lock_the_user_out_elsewhere(
+    alice: Any, settings: Any
+) -> None:
+    attacker = Client(REMOTE_ADDR="203.0.113.9")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(attacker, "wrong")
+    assert _login(Client(REMOTE_ADDR="198.51.100.7"), "password").status_code == 302
+
+
+def test_it_rate_limits_submissions_per_user(
+    alice_client: Client, alice: Any, settings: Any
+) -> None:
+    settings.SUBMIT_RATE_LIMIT = 3
+    codes = [
+        alice_client.post("/jobs/", {"urls": "", "key": str(uuid.uuid4())}).status_code
+        for _ in range(4)
+    ]
+    assert codes == [400, 400, 400, 429]
+    r = alice_client.post("/jobs/", {"urls": "", "key": str(uuid.uuid4())})
+    assert "Wait a minute" in r.content.decode()
+
+
+def test_it_stops_reading_an_oversized_upload(alice_client: Client, settings: Any) -> None:
+    settings.UPLOAD_MAX_BYTES = 200_000
+    big = SimpleUploadedFile("huge.png", image_bytes("PNG") + b"\0" * 600_000)
+    r = alice_client.post(
+        "/jobs/",
+        {"images": [big], "resolution": "2k", "output_format": "jpg", "key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 400
+    assert "huge.png: The file is larger than 0.190735 MB." in r.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_it_refuses_a_20k_by_20k_png(alice_client: Client) -> None:
+    import zlib
+
+    # A valid 20000x20000 greyscale PNG, a few hundred KB compressed: a decompression bomb.
+    width = height = 20_000
+    raw = zlib.compress(b"".join(b"\0" + b"\0" * width for _ in range(height)), 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        import struct
+
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    import struct
+
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", raw)
+        + chunk(b"IEND", b"")
+    )
+    r = alice_client.post(
+        "/jobs/",
+        {
+            "images": [SimpleUploadedFile("bomb.png", png)],
+            "resolution": "2k",
+            "output_format": "jpg",
+            "key": str(uuid.uuid4()),
+        },
+    )
+    assert r.status_code == 400
+    assert "megapixels" in r.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_a_png_html_polyglot_is_stored_under_a_random_name_and_served_as_an_image(
+    alice_client: Client, alice: Any
+) -> None:
+    polyglot = image_bytes("PNG") + b"<html><script>alert(1)</script></html>"
+    r = alice_client.post(
+        "/jobs/",
+        {
+            "images": [SimpleUploadedFile("page.html", polyglot)],
+            "resolution": "2k",
+            "output_format": "jpg",
+            "key": str(uuid.uuid4()),
+        },
+    )
+    assert r.status_code == 302
+    job = Job.objects.get(user=alice)
+    name = str(job.source_file.name)
+    assert name.endswith(".png") and "page" not in name
+    served = alice_client.get(f"/jobs/{job.code}/source/")
+    assert served["X-Content-Type-Options"] == "nosniff"
+    assert served["Content-Type"] == "image/png"
