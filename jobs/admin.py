@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from jobs.models import (
@@ -37,13 +38,28 @@ class JobAdmin(admin.ModelAdmin[Job]):
     readonly_fields = (
         "code",
         "task_id",
-        "callback_secret",
         "created",
         "updated",
         "submitted_at",
         "finished_at",
     )
+    exclude = ("callback_secret",)  # a secret: not even for staff pages
     list_select_related = ("user", "team")
+    actions = ("fail_and_release", "requeue")
+
+    @admin.action(description="Needs attention → failed: APIXO never got it (release the $0.01)")
+    def fail_and_release(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        n = sum(job.resolve_attention(resubmit=False) for job in _attention(queryset))
+        self.message_user(request, f"{n} job(s) marked failed; their reservations released.")
+
+    @admin.action(description="Needs attention → queued: send to APIXO again (may pay twice)")
+    def requeue(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        n = sum(job.resolve_attention(resubmit=True) for job in _attention(queryset))
+        self.message_user(request, f"{n} job(s) queued to be sent again.")
+
+
+def _attention(queryset: QuerySet[Job]) -> QuerySet[Job]:
+    return queryset.filter(state=Job.State.NEEDS_ATTENTION).select_related("budget")
 
 
 @admin.register(Budget)

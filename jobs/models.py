@@ -386,6 +386,33 @@ class Job(models.Model):
                 self.budget.release(settings.PRICE_CENTS)
         return moved
 
+    def resolve_attention(self, resubmit: bool) -> bool:
+        """An admin's answer for a job whose submit outcome was unknown (needs_attention).
+
+        resubmit=False: APIXO never got it; fail the job and release its reservation.
+        resubmit=True: send it again (the admin checked APIXO has no task for it). The
+        reservation it still holds pays for the new try. Return True if this call moved it.
+        """
+        from jobs.tasks import enqueue_start
+
+        with transaction.atomic():
+            if resubmit:
+                moved = self.move(
+                    (self.State.NEEDS_ATTENTION,), self.State.QUEUED, next_check_at=timezone.now()
+                )
+                if moved:
+                    transaction.on_commit(partial(enqueue_start, self.pk))
+                return moved
+            moved = self.move(
+                (self.State.NEEDS_ATTENTION,),
+                self.State.FAILED,
+                fail_code="Unavailable",
+                fail_msg="An admin found that APIXO never received this image. Nothing was charged.",
+            )
+            if moved:
+                self.budget.release(settings.PRICE_CENTS)
+        return moved
+
     def retry(self, by: Any = None) -> Job:
         """Queue a new job for the same source, linked to this one: a new task, a new charge.
 

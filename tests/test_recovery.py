@@ -249,3 +249,57 @@ def test_a_slot_whose_holder_died_is_reclaimed(
     later = time.time() + throttle.SLOT_LEASE_SECONDS + 1
     monkeypatch.setattr(throttle.time, "time", lambda: later)
     assert throttle.acquire_slot() is not None
+
+
+# --- an admin resolves needs_attention ------------------------------------------------------
+
+
+@pytest.fixture
+def attention(alice: Any) -> Job:
+    assert alice.budget.reserve(1)
+    return make_job(alice, S.NEEDS_ATTENTION, fail_msg="outcome unknown")
+
+
+def _admin_client(alice: Any) -> Client:
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+def test_an_admin_can_fail_a_lost_submit_and_release_it(alice: Any, attention: Job) -> None:
+    r = _admin_client(alice).post(
+        "/admin/jobs/job/", {"action": "fail_and_release", "_selected_action": [attention.pk]}
+    )
+    assert r.status_code == 302
+    attention.refresh_from_db()
+    alice.budget.refresh_from_db()
+    assert attention.state == S.FAILED
+    assert "never received" in attention.fail_msg
+    assert alice.budget.reserved_cents == 0
+    assert not Charge.objects.exists()
+
+
+def test_an_admin_can_send_a_lost_submit_again(
+    alice: Any,
+    attention: Job,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[int] = []
+    monkeypatch.setattr(tasks, "enqueue_start", started.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        _admin_client(alice).post(
+            "/admin/jobs/job/", {"action": "requeue", "_selected_action": [attention.pk]}
+        )
+    attention.refresh_from_db()
+    alice.budget.refresh_from_db()
+    assert attention.state == S.QUEUED
+    assert started == [attention.pk]
+    assert alice.budget.reserved_cents == 1  # the held reservation pays for the new try
+
+
+def test_the_admin_never_shows_the_callback_secret(alice: Any, attention: Job) -> None:
+    body = _admin_client(alice).get(f"/admin/jobs/job/{attention.pk}/change/").content.decode()
+    assert attention.callback_secret not in body
