@@ -207,9 +207,12 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     else the changed cards as out-of-band swaps (new ones prepended)."""
     since = _from_stamp(request.GET.get("since"))
     code = request.GET.get("team")
+    only = request.GET.get("job")
+    if code and not access.team_changed_since(request.user, code, since, only):
+        return HttpResponse(status=204)  # one query: membership and changes together
     member = access.get_team_for_user(request.user, code) if code else None
     jobs = _gallery_jobs(request, member)
-    if only := request.GET.get("job"):
+    if only:
         jobs = jobs.filter(code=only)
     changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
     if not changed:
