@@ -55,3 +55,22 @@ document.addEventListener("htmx:confirm", function (event) {
     event.preventDefault();
   }
 });
+
+// Reads out a card's new state ("beach.jpg: Success") when the live poll swaps it in.
+(function () {
+  var pending = new Map();
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var card = event.target;
+    if (!card.classList || !card.classList.contains("card")) return;
+    var badge = card.querySelector(".badge");
+    var first = pending.size === 0;
+    pending.set(card.id, card.getAttribute("aria-label") + ": " + (badge ? badge.textContent.trim() : ""));
+    if (first) {
+      setTimeout(function () {
+        var announcer = document.getElementById("announcer");
+        if (announcer) announcer.textContent = Array.from(pending.values()).join(". ");
+        pending.clear();
+      }, 0);
+    }
+  });
+})();
