@@ -7,7 +7,7 @@ import io
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from django.core.files.base import ContentFile
@@ -53,7 +53,9 @@ def _gallery_with_every_kind_of_card(user: Any) -> Job:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_it_has_no_serious_accessibility_violations(tab: Page, scheme: str) -> None:
+def test_it_has_no_serious_accessibility_violations(
+    tab: Page, scheme: Literal["light", "dark"]
+) -> None:
     user = make_user("ada")
     user.is_staff = True
     user.save()
