@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from rq import cron
 
+from jobs.notifications import notify_finished_batches
 from jobs.retention import purge_expired
 from jobs.tasks import reconcile
 
@@ -15,3 +16,6 @@ cron.register(reconcile, "default", interval=settings.RECONCILE_INTERVAL)
 
 # Does nothing while RETENTION_DAYS is 0 (keep until deleted).
 cron.register(purge_expired, "default", interval=3600)
+
+# "Your batch is done" emails the worker didn't send (batches ended by a cancel, say).
+cron.register(notify_finished_batches, "default", interval=60)

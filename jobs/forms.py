@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from jobs import fetch
+from jobs.dedupe import sha256_of
 from jobs.images import ImageRejected, convert_phone_photo, inspect_image
 from jobs.models import Job, Source, site_is_public
 
@@ -58,6 +59,13 @@ class SubmitForm(forms.Form):
     )
     resolution = forms.ChoiceField(choices=Job.Resolution, initial="4k")
     output_format = forms.ChoiceField(choices=Job.Format, initial="jpg", label="Format")
+    strip_gps = forms.BooleanField(
+        required=False, label="Remove the GPS location from the results' EXIF"
+    )
+    force_new = forms.BooleanField(
+        required=False, label="Upscale again even if I already have this"
+    )
+    notify = forms.BooleanField(required=False, label="Email me when a long batch finishes")
     key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
     def __init__(self, *args: Any, oversized: list[str] | None = None, **kwargs: Any) -> None:
@@ -112,6 +120,7 @@ class SubmitForm(forms.Form):
                     height=info.height,
                     size=f.size,
                     ext=info.format,
+                    sha256=sha256_of(f),
                 )
             )
         if errors:

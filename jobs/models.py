@@ -209,6 +209,9 @@ class Batch(models.Model):
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="batches"
     )
     created = models.DateTimeField(default=timezone.now)
+    # Email the submitter when the batch finishes, if it was long (jobs.notifications).
+    notify = models.BooleanField(default=False)
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Batch {self.code}"
@@ -293,6 +296,24 @@ class Job(models.Model):
     via_callback = models.BooleanField(
         default=False, help_text="Submitted in callback mode: APIXO posts the outcome to us."
     )
+    # sha256 of the stored source's bytes (uploads at submit, URL sources once the worker
+    # has them): with tier, format and the GPS choice, the key that finds a result already
+    # paid for (jobs.dedupe).
+    source_sha256 = models.CharField(max_length=64, blank=True)
+    strip_gps = models.BooleanField(
+        default=False, help_text="Leave the GPS location out of the result's EXIF."
+    )
+    force_new = models.BooleanField(
+        default=False, help_text="Upscale again even if an earlier result could be reused."
+    )
+    # A reused copy: a success with no APIXO task and no charge, sharing this job's files.
+    reused_from = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="reuses"
+    )
+    metadata_kept = models.BooleanField(
+        default=False, help_text="The source's EXIF and/or ICC profile were copied to the result."
+    )
+    note = models.CharField(max_length=200, blank=True, help_text="The user's note or tags.")
 
     class Meta:
         indexes = [
@@ -302,6 +323,9 @@ class Job(models.Model):
             models.Index(fields=["state", "next_check_at"], name="job_state_next_check"),
             models.Index(fields=["team", "-created"], name="job_team_created"),
             models.Index(fields=["team", "updated"], name="job_team_updated"),
+            models.Index(
+                fields=["source_sha256", "resolution", "output_format"], name="job_source_hash"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -443,6 +467,10 @@ class Job(models.Model):
                 resolution=self.resolution,
                 output_format=self.output_format,
                 next_check_at=timezone.now(),
+                # A retry is an explicit new run (a new charge, as its button says).
+                source_sha256=self.source_sha256 if not self.source_url else "",
+                strip_gps=self.strip_gps,
+                force_new=True,
             )
             transaction.on_commit(partial(enqueue_start, new.pk))
         return new
@@ -696,6 +724,7 @@ class Source:
     height: int | None = None
     size: int | None = None
     ext: str = ""
+    sha256: str = ""  # of an upload's bytes (a URL's are hashed by the worker)
 
 
 class QuotaExceeded(Exception):
@@ -713,23 +742,34 @@ def submit_batch(
     resolution: str,
     fmt: str,
     team: Team | None = None,
+    strip_gps: bool = False,
+    force_new: bool = False,
+    notify: bool = False,
 ) -> tuple[Batch, bool]:
     """Create one queued job per source, reserving their cost first. Return (batch, created).
 
     All or nothing: if the budget cannot cover the whole batch, QuotaExceeded is raised and
     nothing is kept. A repeated key returns the first post's batch with created=False.
     With a team, the jobs belong to the team (budget is then the team's).
+    An upload already upscaled the same way in this gallery becomes a finished copy of that
+    result at once, reserving nothing (jobs.dedupe), unless force_new.
     """
+    from jobs import dedupe
     from jobs.tasks import enqueue_start
 
     with transaction.atomic():
         try:
             with transaction.atomic():
-                batch = Batch.objects.create(code=key, user=user)
+                batch = Batch.objects.create(code=key, user=user, notify=notify)
         except IntegrityError:
             return Batch.objects.get(code=key, user=user), False
-        needed = settings.PRICE_CENTS * len(sources)
-        if not budget.reserve(needed):
+        found = {
+            s.sha256: dedupe.find_result(user, team, s.sha256, resolution, fmt, strip_gps)
+            for s in sources
+            if s.sha256 and not force_new
+        }
+        needed = settings.PRICE_CENTS * sum(1 for s in sources if not found.get(s.sha256))
+        if needed and not budget.reserve(needed):
             budget.refresh_from_db()
             raise QuotaExceeded(needed, budget.left_cents)
         for source in sources:
@@ -746,10 +786,20 @@ def submit_batch(
                 resolution=resolution,
                 output_format=fmt,
                 next_check_at=timezone.now(),
+                source_sha256=source.sha256,
+                strip_gps=strip_gps,
+                force_new=force_new,
             )
-            if source.upload is not None:
+            if original := found.get(source.sha256):
+                dedupe.new_copy(job, original)
+            elif source.upload is not None:
                 source.upload.seek(0)
                 job.source_file.save(f"x.{source.ext}", source.upload, save=False)
             job.save()
-            transaction.on_commit(partial(enqueue_start, job.pk))
+            if not original:
+                transaction.on_commit(partial(enqueue_start, job.pk))
     return batch, True
+
+
+# The JSON API's models (tokens, webhooks) live in a module of their own.
+from jobs.models_api import ApiToken, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

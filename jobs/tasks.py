@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import struct
 import tempfile
 from datetime import timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import apixo, fetch, throttle
+from jobs import apixo, dedupe, fetch, metadata, throttle
 from jobs.images import ImageRejected, inspect_image, make_thumbnail
 from jobs.models import Job, result_path, site_is_public, source_path, thumb_path
 
@@ -126,7 +127,24 @@ def start_job(job_id: int) -> None:
         return
     if job.source_url and not job.source_file and not _fetch_source(job):
         return
+    if _reused(job):
+        return
     submit_job(job_id)
+
+
+def _reused(job: Job) -> bool:
+    """Finish the job as a free copy of a result its gallery already paid for, if any."""
+    job.refresh_from_db(fields=["source_sha256"])
+    if job.force_new or not job.source_sha256:
+        return False
+    original = dedupe.find_result(
+        job.user, job.team, job.source_sha256, job.resolution, job.output_format, job.strip_gps
+    )
+    if original is None or original.pk == job.pk:
+        return False
+    if dedupe.reuse_queued(job, original):
+        _batch_progress(job)
+    return True
 
 
 def _fetch_source(job: Job) -> bool:
@@ -145,9 +163,10 @@ def _fetch_source(job: Job) -> bool:
         except ImageRejected as e:
             job.fail((S.QUEUED,), "SourceInvalid", e.message)
             return False
-        tmp.seek(0)
+        sha256 = dedupe.sha256_of(tmp)
         name = default_storage.save(source_path(job, f"x.{info.format}"), File(tmp))
     updated = Job.objects.filter(pk=job.pk, state=S.QUEUED).update(
+        source_sha256=sha256,
         source_file=name,
         source_width=info.width,
         source_height=info.height,
@@ -271,7 +290,8 @@ def apply_status(job: Job, status: apixo.TaskStatus) -> None:
         "apixo_cost_time": status.cost_time,
     }
     if status.state == "failed":
-        job.fail((S.PENDING, S.PROCESSING), status.fail_code, status.fail_msg)
+        if job.fail((S.PENDING, S.PROCESSING), status.fail_code, status.fail_msg):
+            _batch_progress(job)
         Job.objects.filter(pk=job.pk).update(**times)
     elif status.state == "success":
         finish_job(job, status.result_urls[0], times)
@@ -283,10 +303,16 @@ def apply_status(job: Job, status: apixo.TaskStatus) -> None:
 
 def finish_job(job: Job, url: str, times: dict[str, int | None]) -> None:
     """Download the result (streamed to disk), make its thumbnail, and mark the job done."""
-    with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as tmp:
+    with (
+        tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as tmp,
+        tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as kept,
+    ):
         try:
             got = fetch.download(url, tmp, max_bytes=settings.RESULT_MAX_BYTES)
             tmp.flush()
+            metadata_kept = _keep_metadata(job, tmp.name, kept)
+            if metadata_kept or kept.tell():
+                tmp = kept  # the result with the source's metadata
             thumb, width, height = make_thumbnail(tmp.name)
         except fetch.FetchError as e:
             if e.permanent:
@@ -312,12 +338,45 @@ def finish_job(job: Job, url: str, times: dict[str, int | None]) -> None:
         thumbnail=thumb_name,
         result_width=width,
         result_height=height,
-        result_bytes=got.size,
+        result_bytes=os.path.getsize(tmp.name) if tmp is kept else got.size,
+        metadata_kept=metadata_kept,
         **times,
     )
     if not moved:  # a concurrent poll or webhook finished it first
         default_storage.delete(result_name)
         default_storage.delete(thumb_name)
+    else:
+        _batch_progress(job)
+
+
+def _keep_metadata(job: Job, result_path: str, out: Any) -> bool:
+    """Write the result with the source's EXIF/ICC/orientation to out (jobs.metadata).
+
+    Return True if metadata was kept. Metadata is a nicety: a source or result we can't
+    parse leaves the result as APIXO made it (logged), never fails a paid job.
+    """
+    if not job.source_file:
+        return False
+    try:
+        with job.source_file.open("rb") as source:
+            kept = metadata.carry_over(source, result_path, out, job.strip_gps)
+        out.flush()
+        return kept
+    except (metadata.MetadataError, OSError, ValueError, SyntaxError, struct.error) as e:
+        logger.warning("Job %s: metadata not carried over: %s", job.code, e)
+        out.seek(0)
+        out.truncate()
+        return False
+
+
+def _batch_progress(job: Job) -> None:
+    """A job finished: tell its batch (the "long batch finished" email)."""
+    from jobs.notifications import batch_finished
+
+    try:
+        batch_finished(job.batch_id)
+    except Exception:  # an email must never fail a finished job
+        logger.exception("Job %s: batch notification failed", job.code)
 
 
 def _tmp_dir() -> str:

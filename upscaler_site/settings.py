@@ -319,6 +319,10 @@ SIGNUP_VERIFY_MAX_AGE = envint("SIGNUP_VERIFY_MAX_AGE", str(3 * 24 * 3600))
 # Sources and results older than this many days are deleted by jobs.retention.purge_expired
 # (0 keeps them until their owner deletes them).
 RETENTION_DAYS = envint("RETENTION_DAYS", "0")
+# A batch whose submitter ticked "email me" gets an email when it finishes if it had more
+# than this many images, or took longer than this many minutes (jobs.notifications).
+BATCH_NOTIFY_MIN_IMAGES = envint("BATCH_NOTIFY_MIN_IMAGES", "10")
+BATCH_NOTIFY_MIN_MINUTES = envint("BATCH_NOTIFY_MIN_MINUTES", "5")
 
 LOGGING = {
     "version": 1,
