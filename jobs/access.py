@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
@@ -92,6 +92,15 @@ def team_changed_since(user: User, team_code: Any, since: Any, job_code: Any = N
     if changed is None:
         raise Http404
     return bool(changed)
+
+
+def visible_jobs(user: User, writable: bool = False) -> QuerySet[Job]:
+    """Every job the user may see (personal ones, and their teams'), for actions on a
+    selection or a batch; with writable, only those they may change (not as a viewer)."""
+    teams = Membership.objects.filter(user=user)
+    if writable:
+        teams = teams.exclude(role=Membership.Role.VIEWER)
+    return Job.objects.filter(Q(user=user, team__isnull=True) | Q(team__in=teams.values("team_id")))
 
 
 def budget_for(user: User, member: Membership | None) -> Budget:

@@ -311,8 +311,9 @@ def finish_job(job: Job, url: str, times: dict[str, int | None]) -> None:
             got = fetch.download(url, tmp, max_bytes=settings.RESULT_MAX_BYTES)
             tmp.flush()
             metadata_kept = _keep_metadata(job, tmp.name, kept)
+            size = got.size
             if metadata_kept or kept.tell():
-                tmp = kept  # the result with the source's metadata
+                tmp, size = kept, kept.tell()  # the result with the source's metadata
             thumb, width, height = make_thumbnail(tmp.name)
         except fetch.FetchError as e:
             if e.permanent:
@@ -338,7 +339,7 @@ def finish_job(job: Job, url: str, times: dict[str, int | None]) -> None:
         thumbnail=thumb_name,
         result_width=width,
         result_height=height,
-        result_bytes=os.path.getsize(tmp.name) if tmp is kept else got.size,
+        result_bytes=size,
         metadata_kept=metadata_kept,
         **times,
     )

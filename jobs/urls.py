@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from jobs import views, webhooks
+from jobs import views, views_batches, webhooks
 from jobs.health import healthz
 
 urlpatterns = [
@@ -15,6 +15,14 @@ urlpatterns = [
     path("jobs/<uuid:code>/result/", views.job_file, {"kind": "result"}, name="job_result"),
     path("jobs/<uuid:code>/thumb/", views.job_file, {"kind": "thumb"}, name="job_thumb"),
     path("jobs/<uuid:code>/source/", views.job_file, {"kind": "source"}, name="job_source"),
+    path("jobs/<uuid:code>/note/", views_batches.job_note, name="job_note"),
+    path("jobs/selection/", views_batches.selection, name="selection"),
+    path("batches/<uuid:code>/zip/", views_batches.batch_zip, name="batch_zip"),
+    path(
+        "batches/<uuid:code>/retry-failed/",
+        views_batches.batch_retry_failed,
+        name="batch_retry_failed",
+    ),
     path("s/<str:token>/", views.source_signed, name="source_signed"),
     path("webhooks/apixo/<str:secret>/", webhooks.apixo_webhook, name="apixo_webhook"),
     path("healthz", healthz, name="healthz"),

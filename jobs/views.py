@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,10 +19,19 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
-from jobs import access
+from jobs import access, batches
 from jobs.alerts import banner
+from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
-from jobs.models import Job, Membership, QuotaExceeded, Team, cents, submit_batch
+from jobs.models import (
+    Job,
+    Membership,
+    QuotaExceeded,
+    Team,
+    cents,
+    latest_change,
+    submit_batch,
+)
 from jobs.tasks import job_code_from_token
 
 PAGE_SIZE = 24
@@ -97,18 +106,31 @@ def _context_vars(request: AuthedRequest, member: Membership | None) -> dict[str
 def _gallery_context(
     request: AuthedRequest, member: Membership | None, form: SubmitForm | None = None
 ) -> dict[str, Any]:
-    jobs = _gallery_jobs(request, member)
+    scope = _gallery_jobs(request, member)
+    filters = GalleryFilter(request.GET, member.team if member else None)
+    jobs = filters.apply(scope)
     page = Paginator(jobs.order_by("-created", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     cards = list(page.object_list)
+    if filters.active:
+        # A filtered page is redrawn whenever anything in the gallery changes (a job can
+        # enter or leave the filter), so it follows the whole gallery's stamp.
+        since = _stamp(latest_change(scope))
+        live = page.number == 1 and scope.filter(state__in=Job.IN_FLIGHT).exists()
+    else:
+        since = _stamp(max((c.updated for c in cards), default=None))
+        # Only the first page follows live changes; older pages rarely hold work in flight.
+        live = page.number == 1 and any(c.in_flight for c in cards)
     return {
         **_context_vars(request, member),
         "form": form or SubmitForm(),
         "page": page,
         "cards": cards,
-        # Only the first page follows live changes; older pages rarely hold work in flight.
-        "live": page.number == 1 and any(c.in_flight for c in cards),
-        "since": _stamp(max((c.updated for c in cards), default=None)),
+        "live": live,
+        "since": since,
         "oldest": _stamp(cards[-1].created) if cards else "0",
+        "filters": filters,
+        "filter_query": filters.query(),
+        "batches": batches.recent_batches(scope),
     }
 
 
@@ -134,7 +156,7 @@ def submit(request: AuthedRequest) -> HttpResponse:
         if not request.htmx:
             return redirect("gallery")
         # A fresh form (a new idempotency key) that keeps the tier and format just used.
-        keep = {k: form.cleaned_data[k] for k in ("resolution", "output_format")}
+        keep = {k: form.cleaned_data[k] for k in ("resolution", "output_format", "strip_gps")}
         form, status = SubmitForm(initial=keep), 200
     else:
         status = 400
@@ -166,7 +188,7 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
     n = len(data["sources"])
     team = member.team if member else None
     try:
-        _, created = submit_batch(
+        batch, created = submit_batch(
             request.user,
             access.budget_for(request.user, member),
             data["key"],
@@ -174,16 +196,34 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
             data["resolution"],
             data["output_format"],
             team=team,
+            strip_gps=data["strip_gps"],
+            force_new=data["force_new"],
+            notify=data["notify"],
         )
     except QuotaExceeded as e:
         form.add_error(None, _quota_message(n, e, team))
         return False
     if created:  # a repeated post of the same form is already in the gallery
-        price = cents(n * settings.PRICE_CENTS)
-        messages.success(request, f"Submitted {n} image{'s' if n != 1 else ''} ({price}).")
+        reused = batch.jobs.filter(reused_from__isnull=False).count()
+        paid = n - reused
+        price = cents(paid * settings.PRICE_CENTS)
+        if paid:
+            messages.success(
+                request, f"Submitted {paid} image{'s' if paid != 1 else ''} ({price})."
+            )
+        if reused:
+            messages.success(request, _reused_message(reused))
         for warning in form.warnings():
             messages.warning(request, warning)
     return True
+
+
+def _reused_message(n: int) -> str:
+    return (
+        f"{n} image{'s were' if n != 1 else ' was'} already upscaled the same way: reused at "
+        'once, no charge. Tick "Upscale again even if I already have this" to run '
+        f"{'them' if n != 1 else 'it'} anew."
+    )
 
 
 def _quota_message(n: int, e: QuotaExceeded, team: Team | None = None) -> str:
@@ -214,6 +254,10 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     jobs = _gallery_jobs(request, member)
     if only:
         jobs = jobs.filter(code=only)
+    else:
+        filters = GalleryFilter(request.GET, member.team if member else None)
+        if filters.active:
+            return _filtered_poll(request, member, jobs, filters, since)
     changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
     if not changed:
         return HttpResponse(status=204)
@@ -222,6 +266,8 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     oldest = _from_stamp(request.GET.get("oldest"))
     context = {
         **_context_vars(request, member),
+        "batches": None if only else batches.recent_batches(jobs),
+        "no_select": bool(only),
         "new_cards": [j for j in changed if j.created > since and not only],
         "changed_cards": [j for j in changed if j.created <= since and j.created >= oldest],
         "live": jobs.filter(state__in=Job.IN_FLIGHT).exists(),
@@ -232,11 +278,52 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     return render(request, "jobs/gallery_poll.html", context)
 
 
+def _filtered_poll(
+    request: AuthedRequest,
+    member: Membership | None,
+    scope: QuerySet[Job],
+    filters: GalleryFilter,
+    since: datetime,
+) -> HttpResponse:
+    """The poll of a filtered gallery: 204 while nothing in the gallery changed, else the
+    filtered first page redrawn whole (a changed job may have entered or left the filter,
+    and only the server knows which cards the page shows)."""
+    latest = latest_change(scope)
+    if latest is None or latest <= since:
+        return HttpResponse(status=204)
+    cards = list(filters.apply(scope).order_by("-created", "-id")[:PAGE_SIZE])
+    context = {
+        **_context_vars(request, member),
+        "grid_cards": cards,
+        "batches": batches.recent_batches(scope),
+        "live": scope.filter(state__in=Job.IN_FLIGHT).exists(),
+        "since": _stamp(latest),
+        "oldest": _stamp(cards[-1].created) if cards else "0",
+        "filter_query": filters.query(),
+    }
+    return render(request, "jobs/gallery_poll.html", context)
+
+
+def same_source(job: Job, visible: QuerySet[Job]) -> list[Job]:
+    """The finished results of the same source in the same gallery (the tiers compared side
+    by side): same source link, or same source bytes."""
+    match = Q(source_sha256=job.source_sha256) if job.source_sha256 else Q(pk__in=[])
+    if job.source_url:
+        match |= Q(source_url=job.source_url)
+    return list(
+        visible.filter(match, state=Job.State.SUCCESS)
+        .exclude(result_file="")
+        .order_by("resolution", "output_format", "-created")
+    )
+
+
 @require_GET
 def job_detail(request: AuthedRequest, code: str) -> HttpResponse:
     job, member = access.get_job_for_user(request.user, code)
     can_submit = member is None or member.can_submit
+    tiers = same_source(job, _gallery_jobs(request, member))
     context = {
+        "tiers": tiers if len(tiers) > 1 else [],
         "job": job,
         "team": job.team,
         "can_submit": can_submit,

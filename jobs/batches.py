@@ -1,0 +1,184 @@
+"""Working on many images at once: batch progress, ZIP downloads, deleting a selection and
+retrying every failed image of a batch.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, cast
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
+
+from jobs.models import Job, QuotaExceeded
+from jobs.retention import delete_files, file_names
+
+CHUNK = 1 << 20
+RECENT_BATCHES = 3
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    code: UUID
+    total: int
+    done: int
+    failed: int
+    success: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.total
+
+    @property
+    def retry_cents(self) -> int:
+        return self.failed * settings.PRICE_CENTS
+
+
+def recent_batches(jobs: QuerySet[Job], limit: int = RECENT_BATCHES) -> list[BatchProgress]:
+    """The newest batches of more than one image among jobs, with their progress (one
+    aggregate query)."""
+    rows = (
+        jobs.order_by()
+        .values("batch__code")
+        .annotate(
+            total=Count("id"),
+            busy=Count("id", filter=Q(state__in=Job.IN_FLIGHT)),
+            failed=Count("id", filter=Q(state=Job.State.FAILED)),
+            success=Count("id", filter=Q(state=Job.State.SUCCESS)),
+            newest=Max("created"),
+        )
+        .filter(total__gt=1)
+        .order_by("-newest")[:limit]
+    )
+    return [
+        BatchProgress(
+            code=r["batch__code"],
+            total=r["total"],
+            done=r["total"] - r["busy"],
+            failed=r["failed"],
+            success=r["success"],
+        )
+        for r in rows
+    ]
+
+
+# --- ZIP, streamed ------------------------------------------------------------------------
+
+
+def zip_names(jobs: Iterable[Job]) -> list[tuple[Job, str]]:
+    """Each job with a result, and the name it gets in the archive: its download name
+    (`beach_4k.webp`), with " (2)", " (3)" added to repeats (compared without case, for
+    Windows and macOS)."""
+    used: set[str] = set()
+    out = []
+    for job in jobs:
+        if not job.result_file:
+            continue
+        name = job.download_name.replace("/", "_").replace("\\", "_").lstrip(".") or "image"
+        stem, dot, ext = name.rpartition(".")
+        if not dot:
+            stem, ext = name, ""
+        candidate, n = name, 1
+        while candidate.lower() in used:
+            n += 1
+            candidate = f"{stem} ({n}){dot}{ext}"
+        used.add(candidate.lower())
+        out.append((job, candidate))
+    return out
+
+
+class _Pipe:
+    """A write-only file for zipfile that hands what was written to the generator.
+
+    It has no seek(), so zipfile streams: each entry's sizes and CRC go in a data
+    descriptor after its bytes, and nothing is held but the current piece.
+    """
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.offset = 0
+
+    def write(self, data: Any) -> int:
+        self.pieces.append(bytes(data))
+        self.offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self.pieces)
+        self.pieces.clear()
+        return data
+
+
+def stream_zip(entries: list[tuple[Job, str]]) -> Iterator[bytes]:
+    """The archive of entries, piece by piece (at most ~1 MB in memory at any time).
+
+    Results are already compressed images, so they are stored, not deflated: no CPU spent
+    for nothing, and the archive's size is known up front to within the headers.
+    """
+    pipe = _Pipe()
+    with zipfile.ZipFile(
+        cast(IO[bytes], pipe), "w", compression=zipfile.ZIP_STORED, allowZip64=True
+    ) as archive:
+        for job, name in entries:
+            try:
+                src = job.result_file.open("rb")
+            except OSError:
+                continue  # removed meanwhile (retention, a delete in another tab)
+            stamp = timezone.localtime(job.finished_at or job.created)
+            info = zipfile.ZipInfo(name, date_time=stamp.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_STORED
+            with src, archive.open(info, "w", force_zip64=True) as dst:
+                while piece := src.read(CHUNK):
+                    dst.write(piece)
+                    yield pipe.take()
+            yield pipe.take()
+    yield pipe.take()
+
+
+# --- deleting and retrying ----------------------------------------------------------------
+
+
+def delete_jobs(jobs: QuerySet[Job]) -> tuple[int, int]:
+    """Delete the jobs that are not in flight, and their files unless another job still
+    uses them (a reused copy, a retry). Return (deleted, kept because in flight).
+
+    The ledger stays: a charge keeps the job's code when its job is gone.
+    """
+    busy = jobs.filter(state__in=Job.IN_FLIGHT).count()
+    done = list(jobs.exclude(state__in=Job.IN_FLIGHT))
+    names = file_names(done)
+    # Conditional: a job that went back in flight meanwhile is left alone.
+    _, per_model = (
+        Job.objects.filter(pk__in=[j.pk for j in done]).exclude(state__in=Job.IN_FLIGHT).delete()
+    )
+    delete_files(names)
+    return per_model.get(Job._meta.label, 0), busy
+
+
+def retry_failed(jobs: QuerySet[Job], by: Any) -> list[Job]:
+    """Retry every failed job, each as a new job with a new charge. All or nothing: if the
+    budget can't cover them all, QuotaExceeded is raised and none is queued."""
+    failed = list(jobs.filter(state=Job.State.FAILED).select_related("budget", "team"))
+    if not failed:
+        return []
+    try:
+        with transaction.atomic():
+            return [job.retry(by=by) for job in failed]
+    except QuotaExceeded:
+        budget = failed[0].budget
+        budget.refresh_from_db()
+        raise QuotaExceeded(len(failed) * settings.PRICE_CENTS, budget.left_cents) from None
