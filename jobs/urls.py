@@ -26,5 +26,6 @@ urlpatterns = [
     path("s/<str:token>/", views.source_signed, name="source_signed"),
     path("webhooks/apixo/<str:secret>/", webhooks.apixo_webhook, name="apixo_webhook"),
     path("healthz", healthz, name="healthz"),
+    path("", include("jobs.urls_api")),
     path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -1,0 +1,15 @@
+"""Routes of the JSON API (/api/v1/)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from jobs import api
+
+urlpatterns = [
+    path("api/v1/jobs", api.jobs_collection, name="api_jobs"),
+    # <str:code>, not <uuid:code>: a malformed id gets the API's JSON 404, not an HTML page.
+    path("api/v1/jobs/<str:code>", api.job_detail, name="api_job"),
+    path("api/v1/jobs/<str:code>/result", api.job_result, name="api_job_result"),
+    path("api/v1/openapi.json", api.openapi, name="api_openapi"),
+]
