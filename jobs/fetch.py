@@ -374,3 +374,49 @@ def download(
         if redirects > MAX_REDIRECTS:
             raise _fail(target.host, "Too many redirects.")
         target = _check(outcome)
+
+
+@dataclass(frozen=True)
+class Posted:
+    status: int
+    body: str  # the start of the answer's body (at most `keep` bytes), decoded leniently
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float | None = None,
+    keep: int = 1000,
+) -> Posted:
+    """POST body to a user-chosen URL (a webhook endpoint) once, with the downloads' checks:
+    global addresses only (or allow-listed), the connection pinned to the checked address.
+
+    Redirects are never followed: a 3xx comes back as it is, so a public endpoint cannot
+    bounce a signed delivery to a private address. Any HTTP answer is returned; raise
+    FetchError if the URL is refused, or the connection fails or times out.
+    """
+    seconds = settings.FETCH_TIMEOUT if timeout is None else timeout
+    target = _check(url)
+    token = _pinned.set(target)
+    try:
+        response = _session.post(
+            target.url,
+            data=body,
+            headers=headers,
+            stream=True,
+            allow_redirects=False,
+            timeout=(seconds, seconds),
+        )
+        with response:
+            # Only the start of the answer, for the delivery log: a receiver can't make us
+            # read (or store) a large body.
+            head = next(response.iter_content(keep), b"")[:keep]
+            return Posted(status=response.status_code, body=head.decode("utf-8", "replace"))
+    except requests.RequestException as e:
+        if _is_timeout(e):
+            raise _fail(target.host, "The request timed out.", permanent=False) from e
+        raise _fail(target.host, f"Could not connect to {target.host}.", permanent=False) from e
+    finally:
+        _pinned.reset(token)

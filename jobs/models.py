@@ -392,6 +392,10 @@ class Job(models.Model):
             self.state = target
             for name, value in fields.items():
                 setattr(self, name, value)
+            if target in (self.State.SUCCESS, self.State.FAILED):
+                from jobs.outgoing import job_finished  # the submitter's webhook, if any
+
+                transaction.on_commit(partial(job_finished, self.pk), robust=True)
         return updated == 1
 
     def fail(self, sources: tuple[str, ...], code: str, message: str) -> bool:

@@ -1,10 +1,10 @@
-"""Routes of the JSON API (/api/v1/)."""
+"""Routes of the JSON API (/api/v1/) and of the account's tokens page."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from jobs import api
+from jobs import api, views_tokens
 
 urlpatterns = [
     path("api/v1/jobs", api.jobs_collection, name="api_jobs"),
@@ -12,4 +12,7 @@ urlpatterns = [
     path("api/v1/jobs/<str:code>", api.job_detail, name="api_job"),
     path("api/v1/jobs/<str:code>/result", api.job_result, name="api_job_result"),
     path("api/v1/openapi.json", api.openapi, name="api_openapi"),
+    path("accounts/tokens/", views_tokens.tokens, name="api_tokens"),
+    path("accounts/tokens/<uuid:code>/revoke/", views_tokens.token_revoke, name="api_token_revoke"),
+    path("accounts/webhook/", views_tokens.webhook, name="api_webhook"),
 ]

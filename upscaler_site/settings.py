@@ -303,6 +303,13 @@ SOURCE_URL_MAX_AGE = envint("SOURCE_URL_MAX_AGE", str(24 * 3600))
 DEFAULT_QUOTA_CENTS = envint("DEFAULT_QUOTA_CENTS", "100")
 PRICE_CENTS = 1  # APIXO bills $0.01 per submitted image, whatever the tier or format.
 
+# --- Outgoing webhooks (the JSON API's "job finished" events) -----------------------------
+WEBHOOK_TIMEOUT = envfloat("WEBHOOK_TIMEOUT", "10")
+WEBHOOK_ATTEMPTS = envint("WEBHOOK_ATTEMPTS", "6")
+# Retries wait 1, 4, 16, 64 minutes... (base times 4 each time), at most the max.
+WEBHOOK_BACKOFF_BASE = envfloat("WEBHOOK_BACKOFF_BASE", "60")
+WEBHOOK_BACKOFF_MAX = envfloat("WEBHOOK_BACKOFF_MAX", "21600")
+
 # --- Teams, accounts, retention ----------------------------------------------------------
 # A new team's monthly budget, which is also the most its admins may set until staff
 # raise it on the spend page.
