@@ -229,14 +229,14 @@ def main() -> int:
                 [
                     "polling",
                     "<= 1 submit + 4 reads",
-                    f"{p_sub} submit + {p_reads} reads",
+                    f"{p_sub} submit + {p_reads} read{'s' * (p_reads != 1)}",
                     f"1 + {expected} (reads at 12, 19, 26 s)",
                     verdict(poll_ok),
                 ],
                 [
                     "callback",
                     "1 submit + <= 1 read",
-                    f"{c_sub} submit + {c_reads} reads",
+                    f"{c_sub} submit + {c_reads} read{'s' * (c_reads != 1)}",
                     "1 + 1 (the confirmation)",
                     verdict(cb_ok),
                 ],
