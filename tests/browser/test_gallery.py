@@ -87,7 +87,7 @@ def test_it_upscales_a_link_and_an_upload_live_and_downloads_the_result(
     card(tab, "chelsea.jpg").get_by_role("link", name="Details").click()
     tab.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
     expect(tab.locator("h1")).to_have_text("chelsea.jpg")
-    result = tab.locator("img.result")
+    result = tab.locator("img.compare-after")  # the result, under the before/after slider
     expect(result).to_be_visible()
     wait_for_images(tab)
     assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [2048, 1362]

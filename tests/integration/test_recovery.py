@@ -150,8 +150,11 @@ def test_a_flushed_redis_with_100_images_in_flight_is_rebuilt_from_the_database(
     start_worker(**FAST_RECONCILE)
     user = make_user("fay", quota=500)
     for batch in range(2):
+        # Every link serves the same bytes: force_new, or the first result would be reused.
         _submit(
-            user, [f"{engine}/samples/logo.png?engine_delay=1&b={batch}&n={n}" for n in range(50)]
+            user,
+            [f"{engine}/samples/logo.png?engine_delay=1&b={batch}&n={n}" for n in range(50)],
+            force_new="on",
         )
     _wait_for(
         lambda: Job.objects.filter(user=user, state__in=(S.PENDING, S.PROCESSING)).count() >= 10,
@@ -172,7 +175,8 @@ def test_a_stretch_of_429s_fails_no_job_and_bounds_the_calls(
 ) -> None:
     start_worker(APIXO_BACKOFF_BASE="0.5", APIXO_BACKOFF_MAX="2", APIXO_MAX_SUBMITS_IN_FLIGHT="2")
     user = make_user("gail")
-    _submit(user, [f"{engine}/samples/logo.png?engine_429=3&n={n}" for n in range(6)])
+    links = [f"{engine}/samples/logo.png?engine_429=3&n={n}" for n in range(6)]
+    _submit(user, links, force_new="on")  # the same bytes: each must still run
     jobs = wait_until_done(Job.objects.filter(user=user), seconds=90)
     assert [j.state for j in jobs] == [S.SUCCESS] * 6, [(j.fail_code, j.fail_msg) for j in jobs]
     # 3 refusals then the accepted submit, per job; the shared pause adds no extra calls.

@@ -74,8 +74,9 @@ def test_a_team_shares_a_live_gallery_and_a_budget(
     assert "state-success" in done.content.decode()
     assert "Studio: spent 1 image of 2 images this month" in done.content.decode()
 
-    # Alice takes the last image of the budget; Bob's next submission is refused, clearly.
-    assert _submit(ann, team, f"{engine}/samples/landscape.jpg").status_code == 302
+    # Alice takes the last image of the budget (another picture: the same one would be
+    # reused for free); Bob's next submission is refused, clearly.
+    assert _submit(ann, team, f"{engine}/samples/logo.png").status_code == 302
     refused = _submit(ben, team, f"{engine}/samples/landscape.jpg")
     assert refused.status_code == 400
     assert "only $0.00 is left of Studio&#x27;s budget this month" in refused.content.decode()
