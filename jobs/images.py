@@ -150,13 +150,15 @@ def make_thumbnail(path: str) -> tuple[bytes, int, int]:
     """Return a WebP thumbnail of the image at path, and the image's full width and height.
 
     For JPEG, draft() lets the decoder scale down by up to 8x while decoding, so an 8k
-    result is never held in memory at full size.
+    result is never held in memory at full size. A PNG can't be decoded reduced, so it is
+    shrunk first and turned upright after: exif_transpose copies the whole image, and a
+    copy of the thumbnail is cheap where a copy of an 8k PNG is not (bench/worker_memory.py).
     """
     with Image.open(path) as opened:
         full = opened.size
         opened.draft("RGB", (THUMB_EDGE, THUMB_EDGE))
+        opened.thumbnail((THUMB_EDGE, THUMB_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
         img: Image.Image = ImageOps.exif_transpose(opened)
-        img.thumbnail((THUMB_EDGE, THUMB_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
         if img.mode not in ("RGB", "RGBA"):
             img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
         out = io.BytesIO()
