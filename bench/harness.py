@@ -461,18 +461,19 @@ end
 
 
 def ensure_wrk() -> str | None:
-    """wrk's path; installs Debian's wrk if missing and we may (root); else None."""
+    """wrk's path; installs Debian's wrk if missing and we may (root); else None (then the
+    load generator falls back to Python threads)."""
     found = shutil.which("wrk")
-    if found or os.environ.get("BENCH_NO_INSTALL"):
+    if found or os.environ.get("BENCH_NO_INSTALL") or os.geteuid() != 0:
         return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "wrk"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
+    if not shutil.which("apt-get"):
+        return None
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "wrk"]
+    if subprocess.run(install, env=env, **quiet).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, **quiet)
+        subprocess.run(install, env=env, **quiet)
     return shutil.which("wrk")
 
 

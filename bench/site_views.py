@@ -56,26 +56,14 @@ def gallery_naive(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/gallery.html", context)
 
 
-@require_GET
-def poll_precheck(request: HttpRequest) -> HttpResponse:
-    """The app's gallery poll behind a cheap `exists()` check (the fix idle_poll suggests):
-    an unchanged gallery costs one small query instead of loading up to PAGE_SIZE rows."""
-    since = views._from_stamp(request.GET.get("since"))
-    code = request.GET.get("team")
-    member = access.get_team_for_user(request.user, code) if code else None  # type: ignore[arg-type]
-    if not access.gallery_jobs(request.user, member).filter(updated__gt=since).exists():  # type: ignore[arg-type]
-        return HttpResponse(status=204)
-    return views.gallery_poll(request)  # type: ignore[arg-type]
-
-
 def stamp_key(user_pk: int, team_code: str | None) -> str:
     return f"bench:gallery-stamp:{'team:' + team_code if team_code else user_pk}"
 
 
 @require_GET
 def poll_stamp(request: HttpRequest) -> HttpResponse:
-    """The app's gallery poll behind a change stamp kept in the cache (the other fix
-    idle_poll suggests): an unchanged gallery costs one cache read and no query. Only the
+    """The app's gallery poll behind a change stamp kept in the cache (a candidate design
+    idle_poll measures): an unchanged gallery costs one cache read and no query. Only the
     read side: the app would set the stamp wherever a job's `updated` moves (Job.move);
     here the benchmark sets it. A non-member of the team gets 204s until something changes,
     then gallery_poll's own membership check answers 404: nothing leaks."""

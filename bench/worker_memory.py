@@ -10,8 +10,9 @@ The result is served by a local HTTP server. Each approach runs in a fresh child
 - download only: just `jobs.fetch.download` to a temp file (is it streamed?).
 - naive: `requests.get(url).content`, `Image.open` + full `load()` + `thumbnail()`, and
   the bytes saved from memory.
-- thumbnail first (a suggested fix): stream to disk, then `thumbnail()` on the opened image
-  before `exif_transpose` (which copies the full-size image when it has nothing to do).
+- exif_transpose first (make_thumbnail before commit 416e434): stream to disk, then
+  `exif_transpose` (which copies the full-size image even when it has nothing to turn),
+  then `thumbnail()`; kept to show what shrinking first saves.
 - libvips (`pyvips.Image.thumbnail`), when pyvips is importable: it decodes PNG row by row.
 """
 
@@ -78,17 +79,17 @@ def child(mode: str, job_id: int, url: str) -> None:
             img.save(thumb, "WEBP", quality=80)
         default_storage.save("results/naive.bin", ContentFile(data))
         out.update(size=f"{full[0]}x{full[1]}", thumb=img.size)
-    elif mode == "thumb-first":
+    elif mode == "transpose-first":
         with tempfile.NamedTemporaryFile() as tmp:
             fetch.download(url, tmp, max_bytes=10**9)
             tmp.flush()
-            with Image.open(tmp.name) as img:
-                full = img.size
-                img.draft("RGB", (THUMB, THUMB))
+            with Image.open(tmp.name) as opened:
+                full = opened.size
+                opened.draft("RGB", (THUMB, THUMB))
+                img = ImageOps.exif_transpose(opened)
                 img.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS, reducing_gap=2.0)
-                small = ImageOps.exif_transpose(img)
-                small.save(io.BytesIO(), "WEBP", quality=80)
-        out.update(size=f"{full[0]}x{full[1]}", thumb=small.size)
+                img.save(io.BytesIO(), "WEBP", quality=80)
+        out.update(size=f"{full[0]}x{full[1]}", thumb=img.size)
     elif mode == "libvips":
         import pyvips
 
@@ -195,7 +196,7 @@ def main() -> int:
             data["peak_mb"] = int(peak.split()[1]) / 1024  # KiB on Linux
             return data
 
-        modes = ["baseline", "download", "ours", "naive", "thumb-first"]
+        modes = ["baseline", "download", "ours", "naive", "transpose-first"]
         if have_vips:
             modes.append("libvips")
         labels = {
@@ -203,7 +204,7 @@ def main() -> int:
             "download": "download only (jobs.fetch.download to a temp file)",
             "ours": "ours: jobs.tasks.finish_job",
             "naive": "naive: whole download in memory + full decode",
-            "thumb-first": "suggested: thumbnail() before exif_transpose",
+            "transpose-first": "make_thumbnail before 416e434: exif_transpose first",
             "libvips": "libvips thumbnail (pyvips)",
         }
         results = {}
@@ -211,7 +212,7 @@ def main() -> int:
         for fmt in ("png", "jpg"):
             base = None
             for mode in modes:
-                if fmt == "jpg" and mode in ("download", "thumb-first", "libvips"):
+                if fmt == "jpg" and mode in ("download", "transpose-first", "libvips"):
                     continue
                 r = run(mode, fmt)
                 results[(mode, fmt)] = r
