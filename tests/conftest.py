@@ -113,6 +113,23 @@ def _media_and_speed(settings: Any, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every host name resolves to a public address, IP literals to themselves: URL
+    checks run as on the internet, with no network (jobs.fetch pins what it resolved)."""
+    import ipaddress
+
+    from jobs import fetch
+
+    def resolve(host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            return ["93.184.216.34"]
+
+    monkeypatch.setattr(fetch, "_resolve", resolve)
+
+
 # --- the cast -----------------------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import uuid
 from typing import Any
@@ -12,7 +11,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from jobs import fetch
 from jobs.forms import SubmitForm
 from jobs.models import ApiToken, Budget, Job, Membership
 from tests.conftest import image_bytes, make_job, make_team_job, with_files
@@ -20,19 +18,6 @@ from tests.conftest import image_bytes, make_job, make_team_job, with_files
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 
 PHOTO = "https://images.example.com/photo.jpg"
-
-
-@pytest.fixture
-def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every host name resolves to a public address (no network in tests)."""
-
-    def resolve(host: str, port: int) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
-            return ["93.184.216.34"]
-
-    monkeypatch.setattr(fetch, "_resolve", resolve)
 
 
 def api_client(user: Any) -> Client:

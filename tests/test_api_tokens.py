@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from jobs import fetch, outgoing
+from jobs import outgoing
 from jobs.models import ApiToken, WebhookEndpoint
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
-
-
-@pytest.fixture
-def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    def resolve(host: str, port: int) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
-            return ["93.184.216.34"]
-
-    monkeypatch.setattr(fetch, "_resolve", resolve)
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from typing import Any
 
@@ -9,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from jobs import fetch, tasks
+from jobs import tasks
 from jobs.models import Charge, Job
 from tests.conftest import image_bytes, make_job
 
@@ -29,19 +28,6 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
     q = FakeQueue()
     monkeypatch.setattr(tasks, "_queue", lambda: q)
     return q
-
-
-@pytest.fixture
-def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every host name resolves to a public address (no network in tests)."""
-
-    def resolve(host: str, port: int) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
-            return ["93.184.216.34"]
-
-    monkeypatch.setattr(fetch, "_resolve", resolve)
 
 
 def _payload(**overrides: Any) -> dict[str, Any]:
