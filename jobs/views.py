@@ -250,16 +250,14 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     only = request.GET.get("job")
     if code and not access.team_changed_since(request.user, code, since, only):
         return HttpResponse(status=204)  # one query: membership and changes together
-    if not code:
-        changes = access.gallery_jobs(request.user, None).filter(updated__gt=since)
-        if not (changes.filter(code=only) if only else changes).exists():
-            # EXISTS is far cheaper to build than the cards' query (bench/idle_poll.py).
-            return HttpResponse(status=204)
     member = access.get_team_for_user(request.user, code) if code else None
     jobs = _gallery_jobs(request, member)
     if only:
         jobs = jobs.filter(code=only)
-    else:
+    if not code and not jobs.filter(updated__gt=since).exists():
+        # EXISTS is far cheaper to build than the cards' query (bench/idle_poll.py).
+        return HttpResponse(status=204)
+    if not only:
         filters = GalleryFilter(request.GET, member.team if member else None)
         if filters.active:
             return _filtered_poll(request, member, jobs, filters, since)
