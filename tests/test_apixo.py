@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import requests
 import responses
-from django.conf import settings as django_settings
 from responses import matchers
 from urllib3.exceptions import ProtocolError
 
 from jobs import apixo
+from tests.apixo_support import auth, balance_url, status_url, submit_url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 
@@ -31,22 +31,6 @@ RESULT_URL = "https://cdn.example.test/out.jpg"
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
-
-
-def submit_url() -> str:
-    return f"{django_settings.APIXO_BASE_URL}/generateTask/image-upscaler"
-
-
-def status_url() -> str:
-    return f"{django_settings.APIXO_BASE_URL}/statusTask/image-upscaler"
-
-
-def balance_url() -> str:
-    return f"{django_settings.APIXO_BASE_URL}/apikeys/current-balance"
-
-
-def auth() -> Any:
-    return matchers.header_matcher({"Authorization": f"Bearer {django_settings.APIXO_KEY}"})
 
 
 def accepted(task_id: str = TASK_ID) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from jobs import tasks, throttle
 from jobs.models import Charge, Job
+from tests.apixo_support import status_url, submit_url
 from tests.conftest import make_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
@@ -44,10 +45,6 @@ def mock() -> Any:
 
 def _ago(seconds: float) -> Any:
     return timezone.now() - timedelta(seconds=seconds)
-
-
-def _submit_url() -> str:
-    return f"{django_settings.APIXO_BASE_URL}/generateTask/image-upscaler"
 
 
 # --- the reconciler -------------------------------------------------------------------------
@@ -158,7 +155,7 @@ def test_a_refused_key_fails_the_job_and_stops_further_calls(
 ) -> None:
     assert alice.budget.reserve(2)
     first, second = make_job(alice), make_job(alice)
-    mock.add(responses.POST, _submit_url(), status=status, json={"code": status, "message": "no"})
+    mock.add(responses.POST, submit_url(), status=status, json={"code": status, "message": "no"})
     tasks.submit_job(first.pk)
     tasks.submit_job(second.pk)
     first.refresh_from_db()
@@ -178,7 +175,7 @@ def test_the_breaker_closes_after_its_cool_off(alice: Any, mock: Any, scheduled:
     job = make_job(alice)
     mock.add(
         responses.POST,
-        _submit_url(),
+        submit_url(),
         json={"code": 200, "message": "success", "data": {"taskId": "t"}},
     )
     tasks.submit_job(job.pk)
@@ -192,7 +189,7 @@ def test_a_poll_refused_by_the_breaker_keeps_the_paid_job(
     job = make_job(alice, S.PENDING, task_id="task_1")
     mock.add(
         responses.GET,
-        f"{django_settings.APIXO_BASE_URL}/statusTask/image-upscaler",
+        status_url(),
         status=401,
         json={"code": 401, "message": "Invalid or missing API key"},
     )

@@ -30,6 +30,7 @@ from responses import matchers
 from jobs import fetch, tasks, throttle
 from jobs.advice import GENERIC
 from jobs.models import Budget, Charge, Job
+from tests.apixo_support import auth, status_url, submit_url
 from tests.conftest import image_bytes, make_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
@@ -80,18 +81,6 @@ def public_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
-
-
-def submit_url() -> str:
-    return f"{django_settings.APIXO_BASE_URL}/generateTask/image-upscaler"
-
-
-def status_url() -> str:
-    return f"{django_settings.APIXO_BASE_URL}/statusTask/image-upscaler"
-
-
-def auth() -> Any:
-    return matchers.header_matcher({"Authorization": f"Bearer {django_settings.APIXO_KEY}"})
 
 
 def add_submit(mock: responses.RequestsMock, **kwargs: Any) -> None:
