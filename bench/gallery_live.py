@@ -6,7 +6,7 @@
 Each card changes once a minute (pending <-> processing, spread evenly), so some polls
 carry changes. The three designs, served by the same gunicorn (2 gthread workers):
 
-- ours: one `/gallery/poll/?since=&oldest=` per tab: 204, or only the changed cards.
+- ours: one `/gallery/poll/?since=&oldest=&v=` per tab: 204, or only the changed cards.
 - per-card: every card polls `/bench/card/<code>/` and gets its HTML back (the obvious
   `hx-trigger="every 2s"` on each card).
 - per-card + 204: the same with a per-card `since` stamp, 204 while unchanged.
@@ -47,6 +47,7 @@ TAB_COUNTS = (1, 20)
 POLL_EVERY = 2.0  # seconds, as templates/jobs/gallery.html polls
 TICKS_PER_MINUTE = int(60 / POLL_EVERY)
 SINCE = re.compile(rb"since=(\d+)")
+VERSION = re.compile(rb"[?&]v=([0-9.]+)")
 
 
 def main() -> int:
@@ -61,7 +62,7 @@ def main() -> int:
         from django.contrib.auth.models import User
         from django.utils import timezone
 
-        from jobs import views
+        from jobs import versions, views
         from jobs.models import Batch, Budget, Job
 
         stack.start_gunicorn()
@@ -104,15 +105,17 @@ def main() -> int:
                 if at + 60 * minutes >= t0:
                     due.append(i)
             for i in due:
-                job = Job.objects.only("state").get(pk=pks[i])
+                job = Job.objects.only("state", "user_id", "team_id").get(pk=pks[i])
                 new = Job.State.PROCESSING if job.state == Job.State.PENDING else Job.State.PENDING
                 Job.objects.filter(pk=pks[i]).update(state=new, updated=timezone.now())
+                versions.bump(job)  # as Job.move does
 
         def run(design: str, tabs: int) -> dict[str, float]:
             per_tick = tabs * (1 if design == "ours" else CARDS)
             ticks = max(3, math.ceil(min_requests / per_tick))
             start_stamp = views._stamp(Job.objects.filter(pk__in=pks).latest("updated").updated)
             tab_since = [start_stamp] * tabs
+            tab_version = [versions.current(user.pk, None)] * tabs
             card_since = {
                 (t, c): views._stamp(j.updated)
                 for t in range(tabs)
@@ -124,7 +127,10 @@ def main() -> int:
             def one(w: int, item: tuple[int, int]) -> tuple[int, int, bytes, dict[str, str]]:
                 t, c = item
                 if design == "ours":
-                    path = f"/gallery/poll/?since={tab_since[t]}&oldest={oldest_stamp}"
+                    path = (
+                        f"/gallery/poll/?since={tab_since[t]}&oldest={oldest_stamp}"
+                        f"&v={tab_version[t]}"
+                    )
                 elif design == "per-card":
                     path = f"/bench/card/{codes[c]}/"
                 else:
@@ -151,6 +157,9 @@ def main() -> int:
                         m = SINCE.search(body)
                         assert m, body[:300]
                         tab_since[t] = m.group(1).decode()
+                        v = VERSION.search(body)
+                        assert v, body[:300]
+                        tab_version[t] = v.group(1).decode()
                     elif status == "200" and design == "per-card + 204":
                         card_since[(t, c)] = headers["x-since"]
                     elif status not in ("200", "204"):

@@ -6,11 +6,11 @@
   `hx-get` + `hx-trigger="every 2s"` on each card); with `since` it answers 204 while the
   card is unchanged (the best a per-card design can do).
 - gallery_naive: the gallery without pagination or select_related: every card at once.
+- poll_exists: the idle poll answered by an EXISTS query instead of the change counter.
 """
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -56,22 +56,11 @@ def gallery_naive(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/gallery.html", context)
 
 
-def stamp_key(user_pk: int, team_code: str | None) -> str:
-    return f"bench:gallery-stamp:{'team:' + team_code if team_code else user_pk}"
-
-
 @require_GET
-def poll_stamp(request: HttpRequest) -> HttpResponse:
-    """The app's gallery poll behind a change stamp kept in the cache (a candidate design
-    idle_poll measures): an unchanged gallery costs one cache read and no query. Only the
-    read side: the app would set the stamp wherever a job's `updated` moves (Job.move);
-    here the benchmark sets it. A non-member of the team gets 204s until something changes,
-    then gallery_poll's own membership check answers 404: nothing leaks."""
-    stamp = cache.get(stamp_key(request.user.pk, request.GET.get("team")))
-    try:
-        since = int(request.GET.get("since") or 0)
-    except ValueError:
-        since = 0
-    if stamp is not None and stamp <= since:
+def poll_exists(request: HttpRequest) -> HttpResponse:
+    """The personal idle poll as it was before the gallery's change counter: an EXISTS query
+    for the gallery's jobs changed since the client's stamp (what a live view usually does)."""
+    since = views._from_stamp(request.GET.get("since"))
+    if not access.gallery_jobs(request.user, None).filter(updated__gt=since).exists():  # type: ignore[arg-type]
         return HttpResponse(status=204)
     return views.gallery_poll(request)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
@@ -71,27 +71,6 @@ def gallery_jobs(user: User, member: Membership | None) -> QuerySet[Job]:
     if member is not None:
         return Job.objects.filter(team_id=member.team_id).select_related("user")
     return Job.objects.filter(user=user, team__isnull=True)
-
-
-def team_changed_since(user: User, team_code: Any, since: Any, job_code: Any = None) -> bool:
-    """Did any job of the team (or that one job) change since `since`? One query, which also
-    checks membership: 404 if the user is not a member, so an idle team poll costs what a
-    personal one does."""
-    changes = Job.objects.filter(team_id=OuterRef("team_id"), updated__gt=since)
-    if job_code:
-        changes = changes.filter(code=job_code)
-    try:
-        changed = (
-            Membership.objects.filter(user=user, team__code=team_code)
-            .annotate(changed=Exists(changes))
-            .values_list("changed", flat=True)
-            .first()
-        )
-    except ValidationError:  # not a UUID
-        raise Http404 from None
-    if changed is None:
-        raise Http404
-    return bool(changed)
 
 
 def visible_jobs(user: User, writable: bool = False) -> QuerySet[Job]:

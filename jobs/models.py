@@ -16,6 +16,8 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs import versions
+
 
 def _random_name(folder: str, filename: str) -> str:
     """Store every file under a random name: a guessable path must never lead to a file."""
@@ -331,6 +333,10 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"{self.source_name} ({self.resolution} {self.output_format})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        versions.bump(self)  # open galleries look again
+
     def get_absolute_url(self) -> str:
         return reverse("job_detail", args=[self.code])
 
@@ -392,6 +398,7 @@ class Job(models.Model):
             self.state = target
             for name, value in fields.items():
                 setattr(self, name, value)
+            versions.bump(self)
             if target in (self.State.SUCCESS, self.State.FAILED):
                 from jobs.outgoing import job_finished  # the submitter's webhook, if any
 

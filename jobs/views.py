@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
-from jobs import access, batches
+from jobs import access, batches, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
@@ -106,8 +106,10 @@ def _context_vars(request: AuthedRequest, member: Membership | None) -> dict[str
 def _gallery_context(
     request: AuthedRequest, member: Membership | None, form: SubmitForm | None = None
 ) -> dict[str, Any]:
+    team = member.team if member else None
+    version = versions.current(request.user.pk, team.code if team else None)  # before queries
     scope = _gallery_jobs(request, member)
-    filters = GalleryFilter(request.GET, member.team if member else None)
+    filters = GalleryFilter(request.GET, team)
     jobs = filters.apply(scope)
     page = Paginator(jobs.order_by("-created", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     cards = list(page.object_list)
@@ -131,6 +133,7 @@ def _gallery_context(
         "filters": filters,
         "filter_query": filters.query(),
         "batches": batches.recent_batches(scope),
+        "v": version,
     }
 
 
@@ -243,42 +246,50 @@ def _quota_message(n: int, e: QuotaExceeded, team: Team | None = None) -> str:
 
 @require_GET
 def gallery_poll(request: AuthedRequest) -> HttpResponse:
-    """One poll for the whole gallery: 204 if nothing changed since the client's stamp,
+    """One poll for the whole gallery: 204 if nothing changed since the client's version,
     else the changed cards as out-of-band swaps (new ones prepended)."""
-    since = _from_stamp(request.GET.get("since"))
     code = request.GET.get("team")
+    version = versions.current(request.user.pk, code)  # before any query: see jobs/versions
+    if versions.unchanged(request.GET.get("v"), version):
+        return HttpResponse(status=204)  # the whole gallery is as the client saw it
+    since = _from_stamp(request.GET.get("since"))
     only = request.GET.get("job")
-    if code and not access.team_changed_since(request.user, code, since, only):
-        return HttpResponse(status=204)  # one query: membership and changes together
     member = access.get_team_for_user(request.user, code) if code else None
     jobs = _gallery_jobs(request, member)
     if only:
         jobs = jobs.filter(code=only)
-    if not code and not jobs.filter(updated__gt=since).exists():
-        # EXISTS is far cheaper to build than the cards' query (bench/idle_poll.py).
-        return HttpResponse(status=204)
-    if not only:
-        filters = GalleryFilter(request.GET, member.team if member else None)
-        if filters.active:
-            return _filtered_poll(request, member, jobs, filters, since)
+    filters = GalleryFilter(request.GET, member.team if member else None)
+    if filters.active and not only:
+        return _filtered_poll(request, member, jobs, filters, since, version)
     changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
-    if not changed:
-        return HttpResponse(status=204)
-    if only and not changed[0].in_flight:
+    if only and changed and not changed[0].in_flight:
         return HttpResponseClientRefresh()  # the job page shows the full result
+    poller = {
+        "team": member.team if member else None,
+        "live": jobs.filter(state__in=Job.IN_FLIGHT).exists(),
+        "since": _stamp(max((j.updated for j in changed), default=since)),
+        "oldest": _stamp(_from_stamp(request.GET.get("oldest"))),
+        "only": only or "",
+        "v": version,
+    }
+    if not changed:
+        return _quiet_poll(request, poller)
     oldest = _from_stamp(request.GET.get("oldest"))
     context = {
         **_context_vars(request, member),
+        **poller,
         "batches": None if only else batches.recent_batches(jobs),
         "no_select": bool(only),
         "new_cards": [j for j in changed if j.created > since and not only],
         "changed_cards": [j for j in changed if j.created <= since and j.created >= oldest],
-        "live": jobs.filter(state__in=Job.IN_FLIGHT).exists(),
-        "since": _stamp(max(j.updated for j in changed)),
-        "oldest": request.GET.get("oldest", "0"),
-        "only": only or "",
     }
     return render(request, "jobs/gallery_poll.html", context)
+
+
+def _quiet_poll(request: AuthedRequest, poller: dict[str, Any]) -> HttpResponse:
+    """Something else in the gallery changed, nothing this view shows (another job, for the
+    job page): just the poller, carrying the new version so the next poll is free again."""
+    return render(request, "jobs/gallery.html#poller", {**poller, "oob": True})
 
 
 def _filtered_poll(
@@ -287,22 +298,29 @@ def _filtered_poll(
     scope: QuerySet[Job],
     filters: GalleryFilter,
     since: datetime,
+    version: str,
 ) -> HttpResponse:
-    """The poll of a filtered gallery: 204 while nothing in the gallery changed, else the
-    filtered first page redrawn whole (a changed job may have entered or left the filter,
-    and only the server knows which cards the page shows)."""
+    """The poll of a filtered gallery: the filtered first page redrawn whole when anything
+    in the gallery changed (a changed job may have entered or left the filter, and only the
+    server knows which cards the page shows)."""
     latest = latest_change(scope)
+    poller = {
+        "team": member.team if member else None,
+        "live": scope.filter(state__in=Job.IN_FLIGHT).exists(),
+        "since": _stamp(latest),
+        "oldest": _stamp(_from_stamp(request.GET.get("oldest"))),
+        "filter_query": filters.query(),
+        "v": version,
+    }
     if latest is None or latest <= since:
-        return HttpResponse(status=204)
+        return _quiet_poll(request, poller)
     cards = list(filters.apply(scope).order_by("-created", "-id")[:PAGE_SIZE])
     context = {
         **_context_vars(request, member),
+        **poller,
         "grid_cards": cards,
         "batches": batches.recent_batches(scope),
-        "live": scope.filter(state__in=Job.IN_FLIGHT).exists(),
-        "since": _stamp(latest),
         "oldest": _stamp(cards[-1].created) if cards else "0",
-        "filter_query": filters.query(),
     }
     return render(request, "jobs/gallery_poll.html", context)
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import access, batches
+from jobs import access, batches, versions
 from jobs.models import Job, QuotaExceeded, cents
 from jobs.views import AuthedRequest, _get_rw_job_for_user, _quota_message
 
@@ -110,5 +110,6 @@ def job_note(request: AuthedRequest, code: str) -> HttpResponse:
     note = " ".join(request.POST.get("note", "").split())[:200]
     # `updated` moves too, so the card changes live in teammates' galleries.
     Job.objects.filter(pk=job.pk).update(note=note, updated=timezone.now())
+    versions.bump(job)
     messages.success(request, "Note saved." if note else "Note removed.")
     return redirect(job.get_absolute_url())

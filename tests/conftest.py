@@ -6,8 +6,10 @@ after. A missing redis-server fails the run: it never silently skips.
 
 from __future__ import annotations
 
+import html
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -152,6 +154,19 @@ def bob(db: None) -> User:
 @pytest.fixture
 def charlie(db: None) -> User:
     return make_user("charlie")
+
+
+def next_poll(response: Any) -> str:
+    """The URL the live poller of a page (or of a poll's answer) requests next, as a browser
+    reads it from the #poller element's hx-get."""
+    found = re.search(r'id="poller"[^>]*?hx-get="([^"]*)"', response.content.decode())
+    assert found, "no #poller in the response"
+    return html.unescape(found.group(1))
+
+
+def cards(response: Any) -> set[str]:
+    """The codes of the job cards in a page or poll response."""
+    return set(re.findall(r'<article id="job-([0-9a-f-]+)"', response.content.decode()))
 
 
 @pytest.fixture

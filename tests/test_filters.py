@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from jobs.models import Job
 from jobs.views import PAGE_SIZE
-from tests.conftest import make_job, make_team_job
+from tests.conftest import make_job, make_team_job, next_poll
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 
@@ -105,8 +105,7 @@ def test_it_redraws_a_filtered_gallery_when_a_card_leaves_the_filter(alice_clien
 
 def test_it_answers_204_to_a_filtered_poll_when_nothing_changed(alice_client, alice):
     make_job(alice, Job.State.FAILED, source_name="bad.jpg")
-    since = alice_client.get("/?state=failed").context["since"]
-    r = alice_client.get(f"/gallery/poll/?since={since}&oldest=0&state=failed")
+    r = alice_client.get(next_poll(alice_client.get("/?state=failed")))
     assert r.status_code == 204
 
 

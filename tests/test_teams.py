@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from jobs import fetch, tasks, teams
 from jobs.models import Budget, Charge, Invitation, Job, Membership, Team
-from tests.conftest import add_member, make_job, make_team_job, make_user
+from tests.conftest import add_member, make_job, make_team_job, make_user, next_poll
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 Role = Membership.Role
@@ -313,9 +313,9 @@ def test_it_swaps_a_teammates_changed_card_into_the_poll(
     team: Team, alice: User, bob: User
 ) -> None:
     job = make_team_job(team, bob, Job.State.PENDING)
-    since = int(job.updated.timestamp() * 1_000_000)
-    url = f"/gallery/poll/?since={since}&oldest=0&team={team.code}"
     client = _client(alice)
+    client.post(reverse("switch_context"), {"team": team.code})
+    url = next_poll(client.get("/"))
     assert client.get(url).status_code == 204
     job.move((Job.State.PENDING,), Job.State.PROCESSING)
     assert "Processing" in client.get(url).content.decode()

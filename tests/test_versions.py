@@ -1,0 +1,81 @@
+"""The gallery's change counter (jobs/versions.py): what makes an idle poll free must never
+hide a change from a teammate's open gallery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+from django.urls import reverse
+
+from jobs import versions
+from jobs.models import Job
+from tests.conftest import add_member, cards, make_job, make_team, make_team_job, next_poll
+
+
+def _team_poll(client: Client, team: Any) -> str:
+    client.post(reverse("switch_context"), {"team": team.code})
+    return next_poll(client.get("/"))
+
+
+def test_a_teammates_note_reaches_my_open_gallery(alice: Any, bob: Any) -> None:
+    team = make_team(alice)
+    add_member(team, bob)
+    job = make_team_job(team, alice, Job.State.SUCCESS)
+    bobs = Client()
+    bobs.force_login(bob)
+    url = _team_poll(bobs, team)
+    assert bobs.get(url).status_code == 204
+    alices = Client()
+    alices.force_login(alice)
+    alices.post(f"/jobs/{job.code}/note/", {"note": "for the print shop"})
+    r = bobs.get(url)
+    assert cards(r) == {str(job.code)} and "for the print shop" in r.content.decode()
+
+
+def test_a_new_teammate_job_reaches_my_open_gallery(alice: Any, bob: Any) -> None:
+    team = make_team(alice)
+    add_member(team, bob)
+    bobs = Client()
+    bobs.force_login(bob)
+    url = _team_poll(bobs, team)
+    job = make_team_job(team, alice, Job.State.QUEUED)
+    assert cards(bobs.get(url)) == {str(job.code)}
+
+
+def test_my_personal_jobs_leave_the_team_gallery_idle(alice: Any, bob: Any) -> None:
+    team = make_team(alice)
+    add_member(team, bob)
+    make_team_job(team, alice, Job.State.SUCCESS)
+    bobs = Client()
+    bobs.force_login(bob)
+    url = _team_poll(bobs, team)
+    make_job(bob, Job.State.QUEUED)  # Bob's own, personal: another gallery's counter
+    assert bobs.get(url).status_code == 204
+
+
+def test_a_bump_inside_a_transaction_is_repeated_on_commit(
+    alice: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A reader can see the first bump before the row is committed and miss the row; the
+    second bump, after the commit, sends it back to the database."""
+    job = make_job(alice)
+
+    def counter() -> str:
+        return versions.current(alice.pk, None).partition(".")[0]
+
+    with django_capture_on_commit_callbacks(execute=True):  # the test runs in a transaction
+        before = counter()
+        versions.bump(job)
+        during = counter()
+    after = counter()
+    assert len({before, during, after}) == 3
+
+
+def test_a_forged_or_stale_version_goes_to_the_database(alice_client: Client, alice: Any) -> None:
+    job = make_job(alice, Job.State.PENDING)
+    url = next_poll(alice_client.get("/"))
+    job.move((Job.State.PENDING,), Job.State.PROCESSING)
+    for forged in ("", "garbage", "1.2", url.split("v=")[1].split(".")[0] + ".x"):
+        r = alice_client.get(url.split("&v=")[0] + "&v=" + forged)
+        assert cards(r) == {str(job.code)}, forged
