@@ -44,7 +44,10 @@ NON_FIELD = "non_field_errors"
 PER_PAGE = 24
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
-SUBMIT_FIELDS = ("urls", "resolution", "output_format", "team", "key")
+# The form's checkboxes: true or false (JSON booleans; in a form, true/false, on, 1/0).
+OPTIONS = ("force_new", "strip_gps", "notify")
+SUBMIT_FIELDS = ("urls", "resolution", "output_format", "team", "key", *OPTIONS)
+FORM_BOOLEANS = {"true": True, "on": True, "1": True, "false": False, "0": False, "": False}
 RATE_LIMITED = "You are submitting very fast. Wait a minute, then send again."
 
 
@@ -288,6 +291,9 @@ def _submit(request: ApiRequest) -> HttpResponseBase:
             form.cleaned_data["resolution"],
             form.cleaned_data["output_format"],
             team=team,
+            strip_gps=form.cleaned_data["strip_gps"],
+            force_new=form.cleaned_data["force_new"],
+            notify=form.cleaned_data["notify"],
         )
     except QuotaExceeded as e:
         return error(402, views._quota_message(len(sources), e, team))
@@ -337,9 +343,13 @@ def _from_json(request: ApiRequest) -> Submission | JsonResponse:
     for name in ("resolution", "output_format", "team", "key"):
         if name in body and not isinstance(body[name], str):
             problems[name] = ["A string."]
+    for name in OPTIONS:
+        if name in body and not isinstance(body[name], bool):
+            problems[name] = ["true or false."]
     if problems:
         return errors(400, problems)
     fields = {name: body.get(name) for name in ("resolution", "output_format", "key")}
+    fields.update({name: "on" for name in OPTIONS if body.get(name)})
     return _form_data(urls, fields), MultiValueDict(), body.get("team", request.GET.get("team"))
 
 
@@ -347,10 +357,15 @@ def _from_form(request: ApiRequest) -> Submission | JsonResponse:
     post, files = request.POST, request.FILES
     problems = {name: ["Unknown field."] for name in post if name not in SUBMIT_FIELDS}
     problems.update({name: ["Unknown field."] for name in files if name != "images"})
+    flags = {
+        name: FORM_BOOLEANS.get(post[name].strip().lower()) for name in OPTIONS if name in post
+    }
+    problems.update({name: ["true or false."] for name, on in flags.items() if on is None})
     if problems:
         return errors(400, problems)
     urls = [line for value in post.getlist("urls") for line in value.splitlines()]
     fields = {name: post.get(name) for name in ("resolution", "output_format", "key")}
+    fields.update({name: "on" for name, on in flags.items() if on})
     images = MultiValueDict({"images": files.getlist("images")})
     return _form_data(urls, fields), images, post.get("team", request.GET.get("team"))
 

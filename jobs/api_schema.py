@@ -40,6 +40,26 @@ UNAUTHORIZED = _error(
 NOT_FOUND = _error("No such job, or one you may not see; or a team you are not in.")
 
 
+OPTION_SCHEMAS: dict[str, Any] = {
+    "force_new": {
+        "type": "boolean",
+        "default": False,
+        "description": "Upscale again even if you (or the team) already have this image at "
+        "this tier and format; otherwise that result is reused at once, with no charge.",
+    },
+    "strip_gps": {
+        "type": "boolean",
+        "default": False,
+        "description": "Remove the GPS location from the results' EXIF.",
+    },
+    "notify": {
+        "type": "boolean",
+        "default": False,
+        "description": "Email me when this batch finishes (batches that take a while).",
+    },
+}
+
+
 def _schemas() -> dict[str, Any]:
     uuid = {"type": "string", "format": "uuid"}
     when = {"type": "string", "format": "date-time"}
@@ -172,6 +192,7 @@ def _schemas() -> dict[str, Any]:
                     "description": "Idempotency key: sending the same key again returns the "
                     "first submission's jobs (200) instead of new ones.",
                 },
+                **OPTION_SCHEMAS,
             },
         },
         "WebhookEvent": {
@@ -213,6 +234,14 @@ def _paths() -> dict[str, Any]:
             "output_format": {"type": "string", "enum": list(Job.Format.values)},
             "team": {"type": "string", "format": "uuid"},
             "key": {"type": "string", "format": "uuid"},
+            **{
+                name: {
+                    "type": "string",
+                    "enum": ["true", "false", "on", "1", "0"],
+                    "description": schema["description"],
+                }
+                for name, schema in OPTION_SCHEMAS.items()
+            },
         },
     }
     return {

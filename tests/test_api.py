@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -123,6 +124,30 @@ def test_it_submits_files_as_multipart(api: Client, alice: Any, public_dns: None
     assert upload.source_file and upload.source_width == 64
 
 
+def test_it_takes_the_forms_options(api: Client, alice: Any, public_dns: None) -> None:
+    r = post_json(api, {"urls": [PHOTO], "strip_gps": True, "notify": True, "force_new": False})
+    assert r.status_code == 201, r.content
+    job = Job.objects.get(user=alice)
+    assert job.strip_gps and job.batch.notify and not job.force_new
+
+
+def test_it_reuses_a_result_unless_told_to_run_again(api: Client, alice: Any) -> None:
+    png = image_bytes("PNG")
+    done = with_files(make_job(alice, Job.State.SUCCESS, output_format="jpg", resolution="2k"))
+    Job.objects.filter(pk=done.pk).update(source_sha256=hashlib.sha256(png).hexdigest())
+
+    def send(**options: str) -> dict[str, Any]:
+        image = SimpleUploadedFile("cat.png", png)
+        r = api.post("/api/v1/jobs", {"images": [image], "resolution": "2k", **options})
+        assert r.status_code == 201, r.content
+        return dict(r.json()["jobs"][0])
+
+    assert send()["state"] == "success"  # reused at once, free
+    assert send(force_new="true")["state"] == "queued"
+    bad = api.post("/api/v1/jobs", {"urls": PHOTO, "force_new": "maybe"})
+    assert bad.json()["errors"] == {"force_new": ["true or false."]}
+
+
 def test_it_accepts_a_urlencoded_form(api: Client, public_dns: None) -> None:
     r = api.post(
         "/api/v1/jobs",
@@ -204,6 +229,8 @@ def test_it_names_an_oversized_upload(api: Client, settings: Any) -> None:
         ({"urls": [PHOTO], "resolution": 4}, "resolution"),
         ({"urls": [PHOTO], "tier": "4k"}, "tier"),
         ({"urls": [PHOTO], "team": ["x"]}, "team"),
+        ({"urls": [PHOTO], "force_new": "yes"}, "force_new"),
+        ({"urls": [PHOTO], "notify": 1}, "notify"),
     ],
 )
 def test_it_rejects_a_malformed_body(api: Client, body: dict[str, Any], field: str) -> None:

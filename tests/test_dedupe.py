@@ -11,8 +11,8 @@ import responses
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from jobs import fetch, tasks
-from jobs.models import Charge, Job
+from jobs import fetch, outgoing, tasks
+from jobs.models import Charge, Job, WebhookEndpoint
 from tests.conftest import add_member, image_bytes, make_job, make_team, make_team_job, with_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
@@ -85,6 +85,21 @@ def test_it_sends_no_task_for_a_reused_result(
     with django_capture_on_commit_callbacks(execute=True):
         _post(alice_client)
     assert enqueued == []
+
+
+def test_a_reused_upload_is_announced_to_the_users_webhook(
+    alice_client, alice, enqueued, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        outgoing, "enqueue_event", lambda e, event, data, job_id: sent.append((event, data))
+    )
+    WebhookEndpoint.objects.create(user=alice, url="https://hooks.example.com/upscaler")
+    paid(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        _post(alice_client)
+    [(event, data)] = sent
+    assert event == "job.succeeded" and data["job"]["id"] == str(newest(alice).code)
 
 
 def test_it_says_the_result_was_reused(alice_client, alice, enqueued):
