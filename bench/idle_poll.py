@@ -277,7 +277,8 @@ def main() -> int:
                 ],
             ],
         )
-        print("The poll's queries:\n" + "\n".join(f"  {i + 1}. {q}" for i, q in enumerate(sql)))
+        listed = "\n".join(f"  {i + 1}. {q}" for i, q in enumerate(sql))
+        print("The poll's queries:\n" + (listed or "  none"))
         print(f"Measured with {load_note()}.")
         return 0
 

@@ -178,7 +178,8 @@ class InvitationAdmin(admin.ModelAdmin[Invitation]):
     list_filter = ("role", "team", ("accepted_at", admin.EmptyFieldListFilter))
     search_fields = ("email", "team__name")
     date_hierarchy = "created"
-    readonly_fields = ("code", "token", "created", "accepted_by", "accepted_at")
+    readonly_fields = ("code", "created", "accepted_by", "accepted_at")
+    exclude = ("token_hash",)
     list_select_related = ("team", "invited_by")
 
 

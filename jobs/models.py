@@ -630,10 +630,14 @@ def invitation_expiry() -> datetime:
 
 
 class Invitation(models.Model):
-    """A single-use, expiring link that makes whoever follows it (with that email) a member."""
+    """A single-use, expiring link that makes whoever follows it (with that email) a member.
+
+    Only the SHA-256 of the link's token is stored: the emailed link is its only copy, so
+    someone who reads the database (a leaked backup) can't join a team with it.
+    """
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    token = models.CharField(max_length=64, unique=True, default=_token, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
     team = models.ForeignKey(Team, models.CASCADE, related_name="invitations")
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Membership.Role, default=Membership.Role.MEMBER)
@@ -647,10 +651,30 @@ class Invitation(models.Model):
     )
     accepted_at = models.DateTimeField(null=True, blank=True)
 
+    # The raw token: known only to the instance that created the invitation, or that was
+    # found by it (`find`).
+    token = ""
+
     def __str__(self) -> str:
         return f"{self.email} to {self.team}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.token_hash:
+            self.token = _token()
+            self.token_hash = hash_token(self.token)
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def find(cls, token: str) -> Invitation | None:
+        """The invitation behind a link's token (any state), or None."""
+        found = cls.objects.select_related("team").filter(token_hash=hash_token(token)).first()
+        if found is not None:
+            found.token = token
+        return found
+
     def get_absolute_url(self) -> str:
+        if not self.token:
+            raise ValueError("Only the token's hash is stored: the link is in the email.")
         return reverse("invitation", args=[self.token])
 
     @property
@@ -817,4 +841,4 @@ def submit_batch(
 
 
 # The JSON API's models (tokens, webhooks) live in a module of their own.
-from jobs.models_api import ApiToken, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401
+from jobs.models_api import ApiToken, WebhookDelivery, WebhookEndpoint, hash_token  # noqa: E402, F401

@@ -75,7 +75,7 @@ def send_invitation(invitation: Invitation) -> None:
 
 def open_invitation(token: str) -> Invitation | None:
     """The invitation behind a link, if it can still be accepted."""
-    invitation = Invitation.objects.select_related("team").filter(token=token).first()
+    invitation = Invitation.find(token)
     return invitation if invitation is not None and invitation.is_open else None
 
 

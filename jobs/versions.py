@@ -4,7 +4,13 @@ read and no query at all (bench/idle_poll.py).
 Every change a gallery poll can show bumps the counter of the job's gallery (the personal
 gallery of its user, or its team's): `Job.save`, `Job.move` and the note view call `bump`.
 A page or poll reads the counter *before* it reads any job and hands it to the client; a
-client that comes back with the same counter gets 204 at once.
+client that comes back with the same counter gets 204 at once, without loading the user:
+the user's id comes from the session, which is in the cache too.
+
+That fast path trusts a session without checking it against the user's row, so whatever
+could end a session's right to a gallery bumps the counters it could use: a save of the
+user (a password change, deactivation) bumps theirs, a membership ending bumps the
+team's. The next poll then goes the long way, which checks the login and the membership.
 
 Why that can't hide a change:
 - A change committed after the reader read the counter bumps it after the read, so the
@@ -76,7 +82,29 @@ def unchanged(seen: str | None, now: str) -> bool:
 def bump(job: Job) -> None:
     """The job changed in a way its gallery's poll shows."""
     team = job.team  # no query for a personal job, nor when the team came with the job
-    name = key(job.user_id, team.code if team else None)
+    _bump(key(job.user_id, team.code if team else None))
+
+
+def user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_save of a user (password changed, deactivated...): their galleries' counters."""
+    from jobs.models import Membership
+
+    codes = Membership.objects.filter(user_id=instance.pk).values_list("team__code", flat=True)
+    for name in [key(instance.pk, None), *(key(None, code) for code in codes)]:
+        _bump(name)
+
+
+def membership_ended(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_delete of a membership: the team's counter, so the ex-member's next poll is
+    checked (and answered 404)."""
+    from jobs.models import Team
+
+    code = Team.objects.filter(pk=instance.team_id).values_list("code", flat=True).first()
+    if code is not None:
+        _bump(key(None, code))
+
+
+def _bump(name: str) -> None:
     _incr(name)
     if connection.in_atomic_block:
         transaction.on_commit(partial(_incr, name), robust=True)

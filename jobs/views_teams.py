@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -195,7 +195,9 @@ def switch_context(request: AuthedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """What an invitation link shows: join (logged in), or log in / sign up to join."""
-    invite = get_object_or_404(Invitation.objects.select_related("team"), token=token)
+    invite = Invitation.find(token)
+    if invite is None:
+        raise Http404
     if request.method == "POST" and request.user.is_authenticated:
         try:
             member = teams.accept(invite, request.user)

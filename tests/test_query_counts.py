@@ -134,22 +134,22 @@ def test_team_gallery_does_not_query_per_card(
         client.get("/")
 
 
-def test_idle_poll_makes_one_query_with_a_cached_session(
+def test_idle_poll_makes_no_query_with_a_cached_session(
     alice: User, django_assert_num_queries: Any
 ) -> None:
-    """Nothing changed: 204 with no body, after only the user's row. The session comes from
-    the cache (SESSION_ENGINE cached_db, a Redis cache in tests), and so does the gallery's
-    change counter (jobs/versions.py)."""
+    """Nothing changed: 204 with no body and no query. The session comes from the cache
+    (SESSION_ENGINE cached_db, a Redis cache in tests), and so does the gallery's change
+    counter (jobs/versions.py)."""
     _seed(alice, 30)
     client = _client(alice)
     path = next_poll(client.get("/"))
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(0):
         response = client.get(path)
     assert response.status_code == 204
     assert response.content == b""
 
 
-def test_team_idle_poll_makes_one_query(
+def test_team_idle_poll_makes_no_query(
     alice: User, bob: User, django_assert_num_queries: Any
 ) -> None:
     team = make_team(alice)
@@ -159,6 +159,6 @@ def test_team_idle_poll_makes_one_query(
     client.post(reverse("switch_context"), {"team": team.code})
     path = next_poll(client.get("/"))
     assert f"team={team.code}" in path
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(0):
         response = client.get(path)
     assert response.status_code == 204

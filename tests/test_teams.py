@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -91,8 +92,20 @@ def test_it_emails_an_invitation_link(team: Team, alice: User, mailoutbox: list[
     invitation = Invitation.objects.get(email="dora@example.org")
     assert invitation.role == Role.VIEWER
     assert len(mailoutbox) == 1
-    assert invitation.get_absolute_url() in mailoutbox[0].body
     assert mailoutbox[0].to == ["dora@example.org"]
+    link = re.search(r"https?://\S+/invite/(\S+)/", mailoutbox[0].body)
+    assert link, mailoutbox[0].body
+    assert Invitation.find(link.group(1)) == invitation
+
+
+def test_it_keeps_only_a_hash_of_the_invitation_link(team: Team, alice: User) -> None:
+    """Someone who reads the database (a leaked backup) can't join the team with it."""
+    invitation = teams.invite(team, "dora@example.org", Role.ADMIN, alice)
+    stored = Invitation.objects.filter(pk=invitation.pk).values()[0]
+    assert invitation.token and invitation.token not in {str(v) for v in stored.values()}
+    assert Invitation.find(stored["token_hash"]) is None
+    assert Client().get(f"/invite/{stored['token_hash']}/").status_code == 404
+    assert Client().get(invitation.get_absolute_url()).status_code == 200
 
 
 def test_it_refuses_to_invite_an_existing_member(team: Team, alice: User, bob: User) -> None:

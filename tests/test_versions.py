@@ -54,6 +54,37 @@ def test_my_personal_jobs_leave_the_team_gallery_idle(alice: Any, bob: Any) -> N
     assert bobs.get(url).status_code == 204
 
 
+def test_a_password_change_ends_the_free_polls_of_other_sessions(
+    alice_client: Client, alice: Any
+) -> None:
+    make_job(alice, Job.State.PENDING)
+    url = next_poll(alice_client.get("/"))
+    assert alice_client.get(url).status_code == 204
+    alice.set_password("a-new-secret-42")
+    alice.save()  # as the password change and reset views do
+    r = alice_client.get(url)
+    assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")
+
+
+def test_a_removed_member_polls_no_more(alice: Any, bob: Any) -> None:
+    team = make_team(alice)
+    member = add_member(team, bob)
+    make_team_job(team, alice, Job.State.SUCCESS)
+    bobs = Client()
+    bobs.force_login(bob)
+    url = _team_poll(bobs, team)
+    assert bobs.get(url).status_code == 204
+    member.delete()  # as removing or leaving does
+    assert bobs.get(url).status_code == 404
+
+
+def test_a_logged_out_poll_goes_to_the_login_page(alice_client: Client, alice: Any) -> None:
+    url = next_poll(alice_client.get("/"))
+    alice_client.logout()
+    r = alice_client.get(url)
+    assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")
+
+
 def test_a_bump_inside_a_transaction_is_repeated_on_commit(
     alice: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
