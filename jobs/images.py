@@ -1,4 +1,4 @@
-"""Checking source images and making thumbnails, with Pillow.
+"""Checking source images (Pillow) and making thumbnails (Pillow and libvips).
 
 A file is judged by its content, never its name or the browser's content type.
 """
@@ -6,6 +6,7 @@ A file is judged by its content, never its name or the browser's content type.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import IO
@@ -13,6 +14,7 @@ from typing import IO
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+logger = logging.getLogger(__name__)
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 THUMB_EDGE = 480
 
@@ -147,16 +149,21 @@ def inspect_image(f: IO[bytes], size: int) -> ImageInfo:
 
 
 def make_thumbnail(path: str) -> tuple[bytes, int, int]:
-    """Return a WebP thumbnail of the image at path, and the image's full width and height.
+    """Return a WebP thumbnail of the image at path, and the image's full width and height,
+    turned upright by its EXIF orientation, never holding an 8k image at full size.
 
-    For JPEG, draft() lets the decoder scale down by up to 8x while decoding, so an 8k
-    result is never held in memory at full size. A PNG can't be decoded reduced, so it is
-    shrunk first and turned upright after: exif_transpose copies the whole image, and a
-    copy of the thumbnail is cheap where a copy of an 8k PNG is not (bench/worker_memory.py).
+    JPEG: Pillow's draft() has the decoder scale down by up to 8x while decoding. PNG and
+    WebP can't be decoded reduced by Pillow, so libvips makes theirs: its thumbnail reads
+    the file row by row and shrinks as it goes (an 8k PNG: +62 MB instead of +149 MB,
+    bench/worker_memory.py). Pillow is the fallback if libvips is missing or fails.
     """
     with Image.open(path) as opened:
         full = opened.size
+        if opened.format != "JPEG" and (thumb := _vips_thumbnail(path)) is not None:
+            return thumb, full[0], full[1]
         opened.draft("RGB", (THUMB_EDGE, THUMB_EDGE))
+        # Shrink first, turn upright after: exif_transpose copies the whole image, and a
+        # copy of the thumbnail is cheap where a copy of an 8k PNG is not.
         opened.thumbnail((THUMB_EDGE, THUMB_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
         img: Image.Image = ImageOps.exif_transpose(opened)
         if img.mode not in ("RGB", "RGBA"):
@@ -164,3 +171,19 @@ def make_thumbnail(path: str) -> tuple[bytes, int, int]:
         out = io.BytesIO()
         img.save(out, "WEBP", quality=80)
     return out.getvalue(), full[0], full[1]
+
+
+def _vips_thumbnail(path: str) -> bytes | None:
+    """libvips' WebP thumbnail of the image at path (upright), or None to use Pillow."""
+    try:
+        import pyvips
+    except (ImportError, OSError):  # no libvips on this machine: Pillow, with more memory
+        return None
+    try:
+        small = pyvips.Image.thumbnail(
+            path, THUMB_EDGE, height=THUMB_EDGE, size="down", fail_on="error"
+        )
+        return bytes(small.write_to_buffer(".webp", Q=80, keep="none"))
+    except pyvips.Error as e:
+        logger.warning("libvips could not make a thumbnail of %s (%s); using Pillow", path, e)
+        return None

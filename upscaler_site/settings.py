@@ -337,7 +337,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django": {"level": "INFO"}, "rq": {"level": "WARNING"}},
+    # pyvips logs every libvips step at INFO.
+    "loggers": {
+        "django": {"level": "INFO"},
+        "rq": {"level": "WARNING"},
+        "pyvips": {"level": "WARNING"},
+    },
 }
 
 # --- Production ----------------------------------------------------------------------------
