@@ -133,18 +133,38 @@ class SubmitForm(forms.Form):
                     )
                 ]
             )
-        data["sources"] = sources
+        data["sources"], data["repeats"] = _without_repeats(sources)
         return data
 
     def warnings(self) -> list[str]:
-        """Sources that the chosen tier will not enlarge."""
+        """Sources that the chosen tier will not enlarge, and repeats left out."""
         edge = Job.LONG_EDGE[self.cleaned_data["resolution"]]
         return [
             f"{s.name} is already {max(s.width, s.height)} px on its long edge; "
             f"{self.cleaned_data['resolution']} ({edge} px) will not enlarge it."
             for s in self.cleaned_data["sources"]
             if s.width and s.height and max(s.width, s.height) >= edge
+        ] + [
+            f"{name} is in this batch more than once: it is upscaled, and charged, once."
+            for name in self.cleaned_data["repeats"]
         ]
+
+
+def _without_repeats(sources: list[Source]) -> tuple[list[Source], list[str]]:
+    """The sources without repeats (the same link, or a file with the same bytes), and the
+    names of those left out: one batch never pays twice for one picture."""
+    seen: set[str] = set()
+    kept: list[Source] = []
+    repeats: list[str] = []
+    for source in sources:
+        same = f"url:{source.url}" if source.url else f"sha256:{source.sha256}"
+        if same in seen:
+            if source.name not in repeats:
+                repeats.append(source.name)
+            continue
+        seen.add(same)
+        kept.append(source)
+    return kept, repeats
 
 
 class SignupForm(UserCreationForm[User]):

@@ -181,3 +181,22 @@ def test_it_makes_a_retry_a_new_paid_run(alice):
     paid(alice)
     new = failed.retry()
     assert new.force_new and new.state == Job.State.QUEUED
+
+
+def test_the_same_file_twice_in_one_batch_is_upscaled_and_charged_once(
+    alice_client, alice, enqueued
+):
+    r = _post(
+        alice_client,
+        images=[SimpleUploadedFile("cat.png", PNG), SimpleUploadedFile("cat-copy.png", PNG)],
+    )
+    assert [j.source_name for j in Job.objects.filter(user=alice)] == ["cat.png"]
+    assert b"cat-copy.png is in this batch more than once" in r.content
+    alice.budget.refresh_from_db()
+    assert alice.budget.reserved_cents == 1
+
+
+def test_the_same_link_twice_in_one_batch_is_one_job(alice_client, alice, enqueued, public_dns):
+    link = "https://images.example.com/cat.jpg"
+    _post(alice_client, images=[], urls=f"{link}\n{link}\nhttps://images.example.com/dog.jpg")
+    assert sorted(j.source_name for j in Job.objects.filter(user=alice)) == ["cat.jpg", "dog.jpg"]
