@@ -79,7 +79,8 @@ def test_it_submits_urls_and_files_as_one_job_each(
 ) -> None:
     payload = _payload(
         urls="https://images.example.com/a.jpg\n\nhttps://images.example.com/b.png\n",
-        images=[_upload("one.png"), _upload("two.png")],
+        # Two different pictures: the same one twice would be one job.
+        images=[_upload("one.png"), _upload("two.png", image_bytes("PNG", size=(65, 48)))],
         resolution="4k",
         output_format="webp",
     )

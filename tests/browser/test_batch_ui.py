@@ -64,8 +64,12 @@ def test_it_uploads_dropped_files_with_a_progress_bar(tab: Page, live_server: An
     make_user("walt")
     log_in(tab, "walt")
     tab.evaluate(RECORD_PROGRESS)
-    photo = base64.b64encode((FIXTURES / "chelsea.jpg").read_bytes()).decode()
-    tab.evaluate(DROP, ["#dropzone", [["one.jpg", photo], ["two.jpg", photo]]])
+    # Two different pictures: the same one twice would be one job (one batch, one charge).
+    one, two = (
+        base64.b64encode((FIXTURES / name).read_bytes()).decode()
+        for name in ("chelsea.jpg", "coffee.jpg")
+    )
+    tab.evaluate(DROP, ["#dropzone", [["one.jpg", one], ["two.jpg", two]]])
     expect(tab.locator("#cost")).to_contain_text("2 images = $0.02")
     assert tab.locator("input[name=images]").evaluate("el => el.files.length") == 2
     with tab.expect_response(lambda r: r.url.endswith("/jobs/") and r.request.method == "POST"):
