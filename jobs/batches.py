@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
+from jobs import versions
 from jobs.models import Job, QuotaExceeded
 from jobs.retention import delete_files, file_names
 
@@ -159,12 +160,13 @@ def delete_jobs(jobs: QuerySet[Job]) -> tuple[int, int]:
     The ledger stays: a charge keeps the job's code when its job is gone.
     """
     busy = jobs.filter(state__in=Job.IN_FLIGHT).count()
-    done = list(jobs.exclude(state__in=Job.IN_FLIGHT))
+    done = list(jobs.exclude(state__in=Job.IN_FLIGHT).select_related("team"))
     names = file_names(done)
     # Conditional: a job that went back in flight meanwhile is left alone.
     _, per_model = (
         Job.objects.filter(pk__in=[j.pk for j in done]).exclude(state__in=Job.IN_FLIGHT).delete()
     )
+    versions.removed(done)  # teammates' open galleries drop the cards
     delete_files(names)
     return per_model.get(Job._meta.label, 0), busy
 

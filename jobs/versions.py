@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,27 @@ def bump(job: Job) -> None:
     """The job changed in a way its gallery's poll shows."""
     team = job.team  # no query for a personal job, nor when the team came with the job
     _bump(key(job.user_id, team.code if team else None))
+
+
+def removed(jobs: Iterable[Job]) -> None:
+    """These jobs were deleted. A poll can't show a card that is gone (it sends changed
+    rows), so each gallery they were in notes when, and its open pages redraw their first
+    page once (the poll's `r`: the last removal a page has seen)."""
+    names = {key(job.user_id, job.team.code if job.team else None) for job in jobs}
+    for name in names:
+        try:
+            cache.set(f"{name}:removed", time.time_ns() // 1000, TTL)
+        except Exception:
+            logger.warning("Gallery removal not noted (%s); open pages keep the cards", name)
+        _bump(name)
+
+
+def removed_at(user_id: Any, team_code: Any) -> int:
+    """When a job of the gallery was last deleted (microseconds), 0 if not lately."""
+    try:
+        return int(cache.get(f"{key(user_id, team_code)}:removed") or 0)
+    except Exception:
+        return 0
 
 
 def user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:

@@ -110,6 +110,7 @@ def _gallery_context(
 ) -> dict[str, Any]:
     team = member.team if member else None
     version = versions.current(request.user.pk, team.code if team else None)  # before queries
+    removed = versions.removed_at(request.user.pk, team.code if team else None)
     scope = _gallery_jobs(request, member)
     filters = GalleryFilter(request.GET, team)
     jobs = filters.apply(scope)
@@ -136,6 +137,7 @@ def _gallery_context(
         "filter_query": filters.query(),
         "batches": batches.recent_batches(scope),
         "v": version,
+        "removed": removed,
     }
 
 
@@ -260,6 +262,7 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
         return HttpResponse(status=204)  # the whole gallery is as the client saw it
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
+    removed = versions.removed_at(user_id, code)  # also before any query
     since = _from_stamp(request.GET.get("since"))
     only = request.GET.get("job")
     member = access.get_team_for_user(request.user, code) if code else None
@@ -267,8 +270,9 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     if only:
         jobs = jobs.filter(code=only)
     filters = GalleryFilter(request.GET, member.team if member else None)
-    if filters.active and not only:
-        return _filtered_poll(request, member, jobs, filters, since, version)
+    gone = removed > _int(request.GET.get("r"))  # cards deleted since the page last looked
+    if (filters.active or gone) and not only:
+        return _redrawn_poll(request, member, jobs, filters, since, version, removed, gone)
     changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
     if only and changed and not changed[0].in_flight:
         return HttpResponseClientRefresh()  # the job page shows the full result
@@ -279,6 +283,7 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
         "oldest": _stamp(_from_stamp(request.GET.get("oldest"))),
         "only": only or "",
         "v": version,
+        "removed": removed,
     }
     if not changed:
         return _quiet_poll(request, poller)
@@ -300,17 +305,27 @@ def _quiet_poll(request: AuthedRequest, poller: dict[str, Any]) -> HttpResponse:
     return render(request, "jobs/gallery.html#poller", {**poller, "oob": True})
 
 
-def _filtered_poll(
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def _redrawn_poll(
     request: AuthedRequest,
     member: Membership | None,
     scope: QuerySet[Job],
     filters: GalleryFilter,
     since: datetime,
     version: str,
+    removed: int,
+    gone: bool,
 ) -> HttpResponse:
-    """The poll of a filtered gallery: the filtered first page redrawn whole when anything
-    in the gallery changed (a changed job may have entered or left the filter, and only the
-    server knows which cards the page shows)."""
+    """The first page redrawn whole, where patching the cards can't do: in a filtered
+    gallery when anything in it changed (a changed job may have entered or left the filter,
+    and only the server knows which cards the page shows), and after cards were deleted
+    (`gone`: a poll sends changed rows, and a deleted job has none)."""
     latest = latest_change(scope)
     poller = {
         "team": member.team if member else None,
@@ -319,8 +334,9 @@ def _filtered_poll(
         "oldest": _stamp(_from_stamp(request.GET.get("oldest"))),
         "filter_query": filters.query(),
         "v": version,
+        "removed": removed,
     }
-    if latest is None or latest <= since:
+    if not gone and (latest is None or latest <= since):
         return _quiet_poll(request, poller)
     cards = list(filters.apply(scope).order_by("-created", "-id")[:PAGE_SIZE])
     context = {

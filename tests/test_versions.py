@@ -85,6 +85,28 @@ def test_a_logged_out_poll_goes_to_the_login_page(alice_client: Client, alice: A
     assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")
 
 
+def test_a_teammates_deletion_leaves_my_open_gallery(alice: Any, bob: Any) -> None:
+    team = make_team(alice)
+    add_member(team, bob)
+    kept = make_team_job(team, alice, Job.State.SUCCESS)
+    doomed = make_team_job(team, alice, Job.State.FAILED)
+    bobs = Client()
+    bobs.force_login(bob)
+    url = _team_poll(bobs, team)
+    assert bobs.get(url).status_code == 204
+    alices = Client()
+    alices.force_login(alice)
+    alices.post(reverse("selection"), {"action": "delete", "job": [str(doomed.code)]})
+    r = bobs.get(url)
+    assert 'id="job-grid" class="job-grid" hx-swap-oob="true"' in r.content.decode()  # redrawn
+    assert cards(r) == {str(kept.code)}
+    after = next_poll(r)
+    assert bobs.get(after).status_code == 204  # once: the page now knows of that removal
+    kept.move((Job.State.SUCCESS,), Job.State.SUCCESS, note="x")  # a later change...
+    patched = bobs.get(after).content.decode()
+    assert 'id="job-grid"' not in patched and str(kept.code) in patched  # ...is a patch again
+
+
 def test_a_bump_inside_a_transaction_is_repeated_on_commit(
     alice: Any, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -47,6 +47,16 @@ def test_a_teammate_sees_my_image_arrive_and_finish_live(
     assert theirs.evaluate("window.__marker") == 1
     expect(mine.locator("#spend")).to_contain_text("$0.01")
 
+    # I delete it; it leaves the teammate's open gallery too, still unreloaded.
+    mine.reload()
+    mine.get_by_label("Select landscape.jpg").check()
+    mine.once("dialog", lambda dialog: dialog.accept())
+    with mine.expect_navigation():
+        mine.click("#selection button[value=delete]")
+    expect(card(mine, "landscape.jpg")).to_have_count(0)
+    expect(arrived).to_have_count(0, timeout=DONE)
+    assert theirs.evaluate("window.__marker") == 1
+
 
 def test_an_outsider_cannot_see_the_team_gallery(open_page: Callable[[], Page]) -> None:
     owner = make_user("quinn")
