@@ -13,6 +13,12 @@ from jobs.models import Job
 from tests.conftest import add_member, cards, make_job, make_team, make_team_job, next_poll
 
 
+def _logged_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def _team_poll(client: Client, team: Any) -> str:
     client.post(reverse("switch_context"), {"team": team.code})
     return next_poll(client.get("/"))
@@ -22,12 +28,10 @@ def test_a_teammates_note_reaches_my_open_gallery(alice: Any, bob: Any) -> None:
     team = make_team(alice)
     add_member(team, bob)
     job = make_team_job(team, alice, Job.State.SUCCESS)
-    bobs = Client()
-    bobs.force_login(bob)
+    bobs = _logged_in(bob)
     url = _team_poll(bobs, team)
     assert bobs.get(url).status_code == 204
-    alices = Client()
-    alices.force_login(alice)
+    alices = _logged_in(alice)
     alices.post(f"/jobs/{job.code}/note/", {"note": "for the print shop"})
     r = bobs.get(url)
     assert cards(r) == {str(job.code)} and "for the print shop" in r.content.decode()
@@ -36,8 +40,7 @@ def test_a_teammates_note_reaches_my_open_gallery(alice: Any, bob: Any) -> None:
 def test_a_new_teammate_job_reaches_my_open_gallery(alice: Any, bob: Any) -> None:
     team = make_team(alice)
     add_member(team, bob)
-    bobs = Client()
-    bobs.force_login(bob)
+    bobs = _logged_in(bob)
     url = _team_poll(bobs, team)
     job = make_team_job(team, alice, Job.State.QUEUED)
     assert cards(bobs.get(url)) == {str(job.code)}
@@ -47,8 +50,7 @@ def test_my_personal_jobs_leave_the_team_gallery_idle(alice: Any, bob: Any) -> N
     team = make_team(alice)
     add_member(team, bob)
     make_team_job(team, alice, Job.State.SUCCESS)
-    bobs = Client()
-    bobs.force_login(bob)
+    bobs = _logged_in(bob)
     url = _team_poll(bobs, team)
     make_job(bob, Job.State.QUEUED)  # Bob's own, personal: another gallery's counter
     assert bobs.get(url).status_code == 204
@@ -70,8 +72,7 @@ def test_a_removed_member_polls_no_more(alice: Any, bob: Any) -> None:
     team = make_team(alice)
     member = add_member(team, bob)
     make_team_job(team, alice, Job.State.SUCCESS)
-    bobs = Client()
-    bobs.force_login(bob)
+    bobs = _logged_in(bob)
     url = _team_poll(bobs, team)
     assert bobs.get(url).status_code == 204
     member.delete()  # as removing or leaving does
@@ -90,12 +91,10 @@ def test_a_teammates_deletion_leaves_my_open_gallery(alice: Any, bob: Any) -> No
     add_member(team, bob)
     kept = make_team_job(team, alice, Job.State.SUCCESS)
     doomed = make_team_job(team, alice, Job.State.FAILED)
-    bobs = Client()
-    bobs.force_login(bob)
+    bobs = _logged_in(bob)
     url = _team_poll(bobs, team)
     assert bobs.get(url).status_code == 204
-    alices = Client()
-    alices.force_login(alice)
+    alices = _logged_in(alice)
     alices.post(reverse("selection"), {"action": "delete", "job": [str(doomed.code)]})
     r = bobs.get(url)
     assert 'id="job-grid" class="job-grid" hx-swap-oob="true"' in r.content.decode()  # redrawn
