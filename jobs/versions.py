@@ -82,16 +82,14 @@ def unchanged(seen: str | None, now: str) -> bool:
 
 def bump(job: Job) -> None:
     """The job changed in a way its gallery's poll shows."""
-    team = job.team  # no query for a personal job, nor when the team came with the job
-    _bump(key(job.user_id, team.code if team else None))
+    _bump(_job_key(job))
 
 
 def removed(jobs: Iterable[Job]) -> None:
     """These jobs were deleted. A poll can't show a card that is gone (it sends changed
     rows), so each gallery they were in notes when, and its open pages redraw their first
     page once (the poll's `r`: the last removal a page has seen)."""
-    names = {key(job.user_id, job.team.code if job.team else None) for job in jobs}
-    for name in names:
+    for name in {_job_key(job) for job in jobs}:
         try:
             cache.set(f"{name}:removed", time.time_ns() // 1000, TTL)
         except Exception:
@@ -124,6 +122,12 @@ def membership_ended(sender: Any, instance: Any, **kwargs: Any) -> None:
     code = Team.objects.filter(pk=instance.team_id).values_list("code", flat=True).first()
     if code is not None:
         _bump(key(None, code))
+
+
+def _job_key(job: Job) -> str:
+    """The counter of the job's gallery."""
+    team = job.team  # no query for a personal job, nor when the team came with the job
+    return key(job.user_id, team.code if team else None)
 
 
 def _bump(name: str) -> None:

@@ -109,8 +109,9 @@ def _gallery_context(
     request: AuthedRequest, member: Membership | None, form: SubmitForm | None = None
 ) -> dict[str, Any]:
     team = member.team if member else None
-    version = versions.current(request.user.pk, team.code if team else None)  # before queries
-    removed = versions.removed_at(request.user.pk, team.code if team else None)
+    code = team.code if team else None
+    version = versions.current(request.user.pk, code)  # before any query
+    removed = versions.removed_at(request.user.pk, code)
     scope = _gallery_jobs(request, member)
     filters = GalleryFilter(request.GET, team)
     jobs = filters.apply(scope)
@@ -276,18 +277,18 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
     if only and changed and not changed[0].in_flight:
         return HttpResponseClientRefresh()  # the job page shows the full result
+    oldest = _from_stamp(request.GET.get("oldest"))
     poller = {
         "team": member.team if member else None,
         "live": jobs.filter(state__in=Job.IN_FLIGHT).exists(),
         "since": _stamp(max((j.updated for j in changed), default=since)),
-        "oldest": _stamp(_from_stamp(request.GET.get("oldest"))),
+        "oldest": _stamp(oldest),
         "only": only or "",
         "v": version,
         "removed": removed,
     }
     if not changed:
         return _quiet_poll(request, poller)
-    oldest = _from_stamp(request.GET.get("oldest"))
     context = {
         **_context_vars(request, member),
         **poller,
