@@ -7,11 +7,13 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-postgres build venv system-deps test-deps postgres-deps bench clean
 
 run: venv system-deps
+	-$(PY) -m apixo_engine.weights
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_demo_user
 	$(PY) scripts/run.py
 
 test: venv test-deps
+	$(PY) -m apixo_engine.weights
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .

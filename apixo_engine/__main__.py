@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = server.config
     print(
         f"APIXO engine listening on {server.url} (data dir {cfg.data_dir}, "
-        f"{cfg.workers} worker{'s' if cfg.workers != 1 else ''}, results at {cfg.base_url}/files/)",
+        f"{cfg.workers} worker{'s' if cfg.workers != 1 else ''}, results at {cfg.base_url}/files/)"
+        f"\n  {server.app.engine.upscaler.describe()}",
         flush=True,
     )
     try:

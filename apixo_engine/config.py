@@ -10,11 +10,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .weights import default_dir
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8100
 DEFAULT_DATA_DIR = Path("var/engine")
 DEFAULT_API_KEY = "embedded-engine-key"
 DEFAULT_BALANCE = Decimal("100.00")
+
+
+def default_model_dir() -> Path:
+    return default_dir()
 
 
 def default_workers() -> int:
@@ -48,6 +54,15 @@ class EngineConfig:
     max_body_bytes: int = 1024 * 1024
     # How often serve_forever checks for shutdown (seconds).
     poll_interval: float = 0.1
+    # Super-resolution (sr.py): `auto`, a model name, or `lanczos`; where the weights are;
+    # the most seconds `auto` lets a model take per task; ncnn threads (0: every core);
+    # input tile size; `auto` uses a Vulkan GPU when ncnn finds one, `off` never.
+    model: str = "auto"
+    model_dir: Path | None = None
+    time_budget: float = 120.0
+    threads: int = 0
+    tile: int = 256
+    gpu: str = "auto"
 
     @property
     def base_url(self) -> str:
@@ -93,6 +108,12 @@ class EngineConfig:
             "rate_limit_n": max(0, _int(env, "ENGINE_429", 0)),
             "time_factor": max(0.0, _float(env, "ENGINE_TIME_FACTOR", 1.0)),
             "callback_delay_factor": max(0.0, _float(env, "ENGINE_CALLBACK_DELAY_FACTOR", 1.0)),
+            "model": (env.get("ENGINE_MODEL") or "auto").strip().lower(),
+            "model_dir": Path(env.get("ENGINE_MODEL_DIR") or default_model_dir()),
+            "time_budget": max(0.0, _float(env, "ENGINE_TIME_BUDGET", 120.0)),
+            "threads": max(0, _int(env, "ENGINE_THREADS", 0)),
+            "tile": max(16, _int(env, "ENGINE_TILE", 256)),
+            "gpu": "off" if env.get("ENGINE_GPU", "").strip().lower() == "off" else "auto",
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

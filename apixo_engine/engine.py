@@ -13,6 +13,7 @@ from .config import EngineConfig
 from .fetcher import Fetcher, FetchError
 from .knobs import Knobs, fail_message, read_knobs
 from .processing import ImageRejected, upscale_to_file
+from .sr import Upscaler
 from .store import CALLBACK_DELIVERED, CALLBACK_GAVE_UP, Store, Task
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,14 @@ class Engine:
             timeout=config.fetch_timeout,
             max_bytes=config.max_source_bytes,
             max_redirects=config.max_redirects,
+        )
+        self.upscaler = Upscaler(
+            config.model,
+            config.model_dir,
+            threads=config.threads,
+            tile=config.tile,
+            time_budget=config.time_budget,
+            gpu=config.gpu,
         )
         self.pool = TaskPool(config.workers, self.run_task)
         self._callback_threads: set[threading.Thread] = set()
@@ -140,13 +149,21 @@ class Engine:
                 f"The image could not be downloaded: {str(exc).rstrip('.')}.",
             )
         try:
-            name = upscale_to_file(
-                data, task.resolution, task.output_format, self.config.results_dir
+            name, model = upscale_to_file(
+                data,
+                task.resolution,
+                task.output_format,
+                self.config.results_dir,
+                self.upscaler,
+                knobs.model,
             )
         except ImageRejected as exc:
             return None, IMAGE_FORMAT_INCORRECT, str(exc)
+        logger.info("task %s: %s by %s", task.task_id, task.resolution, model)
         url = f"{self.config.base_url}/files/{name}"
-        return json.dumps({"resultUrls": [url]}, separators=(",", ":")), None, None
+        # `model` is the engine's own addition to APIXO's resultJson (clients may ignore it).
+        result = {"resultUrls": [url], "model": model}
+        return json.dumps(result, separators=(",", ":")), None, None
 
     # --- callbacks -----------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class Knobs:
     rate_limit_n: int = 0
     http_error: int | None = None
     stall: bool = False
+    model: str | None = None  # `auto`, a model name or `lanczos` for this task alone
 
 
 def read_knobs(image_url: str, config: EngineConfig) -> Knobs:
@@ -64,6 +65,7 @@ def read_knobs(image_url: str, config: EngineConfig) -> Knobs:
     fail_times = _int(last("engine_fail_times"), 0)
     http_error = _int(last("engine_http"), 0)
     stall = (last("engine_stall") or "").lower() in ("1", "true", "yes", "on")
+    model = (last("engine_model") or "").lower() or None
     return Knobs(
         delay=max(0.0, delay) * config.time_factor,
         fail_code=fail_code or None,
@@ -71,6 +73,7 @@ def read_knobs(image_url: str, config: EngineConfig) -> Knobs:
         rate_limit_n=max(0, rate_limit_n),
         http_error=http_error if http_error in HTTP_ERRORS else None,
         stall=stall,
+        model=model,
     )
 
 

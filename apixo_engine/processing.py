@@ -1,4 +1,10 @@
-"""The real upscale: decode (JPEG/PNG/WebP only), orient, resize the long edge, encode."""
+"""The upscale: decode (JPEG/PNG/WebP only), orient, a model pass, the exact long edge, encode.
+
+The model pass (`sr.Upscaler`, Real-ESRGAN through ncnn) runs on RGB; an alpha channel is
+resized beside it with Lanczos, so transparency keeps its shape. Then Lanczos makes the long
+edge exactly the tier's (2048/4096/8192). A source already that large, a task that asks for
+`lanczos`, or an engine without usable weights gets the Lanczos resize alone.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,10 @@ import os
 import secrets
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .sr import LANCZOS, Upscaler
 
 LONG_EDGE = {"2k": 2048, "4k": 4096, "8k": 8192}
 ACCEPTED_FORMATS = ["JPEG", "PNG", "WEBP"]
@@ -64,31 +73,71 @@ def _orient(image: Image.Image) -> Image.Image:
         return image  # unreadable EXIF: keep the stored orientation
 
 
-def _normalise(image: Image.Image, output_format: str) -> Image.Image:
+def _to_rgb(image: Image.Image, icc_profile: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """CMYK through its colour profile into sRGB (no profile travels on); others plainly."""
+    if image.mode == "CMYK" and icc_profile:
+        try:
+            converted = ImageCms.profileToProfile(
+                image,
+                ImageCms.ImageCmsProfile(io.BytesIO(icc_profile)),
+                ImageCms.createProfile("sRGB"),
+                outputMode="RGB",
+            )
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            converted = None
+        if isinstance(converted, Image.Image):
+            return converted, None
+    return image.convert("RGB"), None if image.mode == "CMYK" else icc_profile
+
+
+def _normalise(
+    image: Image.Image, output_format: str, icc_profile: bytes | None
+) -> tuple[Image.Image, bytes | None]:
     """RGB for jpg (alpha flattened onto white); RGB or RGBA for png/webp."""
     if image.mode.startswith("I"):  # 16-bit greyscale PNG: scale to 8 bits
         image = image.convert("I").point(lambda value: value / 256).convert("L")
     if not _has_alpha(image):
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return (image, icc_profile) if image.mode == "RGB" else _to_rgb(image, icc_profile)
     rgba = image if image.mode == "RGBA" else image.convert("RGBA")
     if output_format != "jpg":
-        return rgba
+        return rgba, icc_profile
     flat = Image.new("RGB", rgba.size, (255, 255, 255))
     flat.paste(rgba, mask=rgba.getchannel("A"))
-    return flat
+    return flat, icc_profile
 
 
-def upscale(data: bytes, resolution: str, output_format: str) -> Image.Image:
+def _model_pass(upscaler: Upscaler, model: str, image: Image.Image) -> Image.Image:
+    """RGB through the model; alpha (if any) resized to match with Lanczos."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    out = Image.fromarray(upscaler.run(model, np.asarray(rgb)), "RGB")
+    if image.mode == "RGBA":
+        out.putalpha(image.getchannel("A").resize(out.size, Image.Resampling.LANCZOS))
+    return out
+
+
+def upscale(
+    data: bytes,
+    resolution: str,
+    output_format: str,
+    upscaler: Upscaler | None = None,
+    model: str | None = None,
+) -> tuple[Image.Image, str]:
+    """The result image and what made it (a model name, or "lanczos")."""
     source = decode(data)
-    icc_profile = source.info.get("icc_profile")
     oriented = _orient(source)
-    image = _normalise(oriented, output_format)
-    size = target_size(image.width, image.height, LONG_EDGE[resolution])
+    image, icc_profile = _normalise(oriented, output_format, source.info.get("icc_profile"))
+    long_edge = LONG_EDGE[resolution]
+    used = LANCZOS
+    if upscaler is not None:
+        used = upscaler.choose(model, image.width, image.height, long_edge).model
+        if used != LANCZOS:
+            image = _model_pass(upscaler, used, image)
+    size = target_size(image.width, image.height, long_edge)
     if image.size != size:
         image = image.resize(size, Image.Resampling.LANCZOS)
     if icc_profile:
         image.info["icc_profile"] = icc_profile
-    return image
+    return image, used
 
 
 def save(image: Image.Image, output_format: str, results_dir: Path) -> str:
@@ -113,5 +162,14 @@ def save(image: Image.Image, output_format: str, results_dir: Path) -> str:
     return name
 
 
-def upscale_to_file(data: bytes, resolution: str, output_format: str, results_dir: Path) -> str:
-    return save(upscale(data, resolution, output_format), output_format, results_dir)
+def upscale_to_file(
+    data: bytes,
+    resolution: str,
+    output_format: str,
+    results_dir: Path,
+    upscaler: Upscaler | None = None,
+    model: str | None = None,
+) -> tuple[str, str]:
+    """(file name, what made it)."""
+    image, used = upscale(data, resolution, output_format, upscaler, model)
+    return save(image, output_format, results_dir), used

@@ -53,6 +53,11 @@ def envelope(
     return _json_bytes(json.dumps(payload, separators=(",", ":")), code, headers)
 
 
+def json_body(status: int, payload: dict[str, Any]) -> Response:
+    """A bare JSON object (no envelope), e.g. /healthz."""
+    return _json_bytes(json.dumps(payload, separators=(",", ":")), status, None)
+
+
 def error(code: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
     """Error envelopes carry no data: {"code": 404, "message": "Task not found"}."""
     return envelope(code, message, with_data=False, headers=headers)

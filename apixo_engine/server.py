@@ -66,7 +66,9 @@ class EngineApp:
                 return responses.error(401, INVALID_KEY)
             return self._api(method, path[len(API_PREFIX) :], environ)
         if path == "/healthz":
-            return _only(method, ("GET", "HEAD")) or responses.text(200, "ok")
+            return _only(method, ("GET", "HEAD")) or responses.json_body(
+                200, {"status": "ok", **self.engine.upscaler.health()}
+            )
         if path.startswith("/files/"):
             return _only(method, ("GET", "HEAD")) or self._static(
                 self.config.results_dir, path[len("/files/") :], RESULT_NAME

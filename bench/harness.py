@@ -283,6 +283,8 @@ class Stack:
         self.engine_url = f"http://{HOST}:{port}"
         engine_env = {
             "ENGINE_ALLOWED_HOSTS": f"{HOST}:{self.web_port}",
+            # These benchmarks measure the app around the engine, not the models.
+            "ENGINE_MODEL": os.environ.get("ENGINE_MODEL", "lanczos"),
             **env,
         }
         self.spawn(

@@ -152,6 +152,7 @@ def job_json(job: Job) -> dict[str, Any]:
             "width": job.result_width,
             "height": job.result_height,
             "bytes": job.result_bytes,
+            "made_by": job.made_by,
         }
         if done
         else None,

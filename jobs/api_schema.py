@@ -132,13 +132,18 @@ def _schemas() -> dict[str, Any]:
         },
         "Result": {
             "type": "object",
-            "required": ["url", "file_name", "width", "height", "bytes"],
+            "required": ["url", "file_name", "width", "height", "bytes", "made_by"],
             "properties": {
                 "url": {"type": "string", "description": "Download it with your token."},
                 "file_name": {"type": "string"},
                 "width": _nullable("integer"),
                 "height": _nullable("integer"),
                 "bytes": _nullable("integer"),
+                "made_by": {
+                    "type": "string",
+                    "description": 'What made it: "APIXO", or the embedded engine and its'
+                    ' model (e.g. "Embedded engine: realesrgan-x4plus"); empty if unknown.',
+                },
             },
         },
         "JobList": {

@@ -88,6 +88,8 @@ class TaskStatus:
     create_time: int | None = None
     complete_time: int | None = None
     cost_time: int | None = None
+    # The embedded engine adds the model it used to resultJson; APIXO says nothing.
+    model: str = ""
 
     @property
     def finished(self) -> bool:
@@ -199,8 +201,9 @@ def parse_status(data: Any, task_id: str) -> TaskStatus:
         raise UpscalerError(f"APIXO reported an unknown state {state!r}.", permanent=False)
 
     result_urls: list[str] = []
+    model = ""
     if state == "success":
-        result_urls = _parse_result_urls(data.get("resultJson"))
+        result_urls, model = _parse_result(data.get("resultJson"))
         if not result_urls:
             logger.warning("APIXO status for %s: success without resultUrls: %r", task_id, data)
             raise UpscalerError(
@@ -217,22 +220,26 @@ def parse_status(data: Any, task_id: str) -> TaskStatus:
         create_time=_int_or_none(data.get("createTime")),
         complete_time=_int_or_none(data.get("completeTime")),
         cost_time=_int_or_none(data.get("costTime")),
+        model=model,
     )
 
 
-def _parse_result_urls(raw: Any) -> list[str]:
+def _parse_result(raw: Any) -> tuple[list[str], str]:
+    """resultJson's URLs, and the model if the (embedded) service named one."""
     # resultJson is documented as a JSON *string*; accept an object too.
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except ValueError:
-            return []
+            return [], ""
     if not isinstance(raw, dict):
-        return []
+        return [], ""
     urls = raw.get("resultUrls")
+    model = raw.get("model")
+    model = model[:60] if isinstance(model, str) and model.isprintable() else ""
     if not isinstance(urls, list):
-        return []
-    return [u for u in urls if isinstance(u, str) and u.startswith(("http://", "https://"))]
+        return [], model
+    return [u for u in urls if isinstance(u, str) and u.startswith(("http://", "https://"))], model
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -57,6 +57,7 @@ def copy_fields(original: Job) -> dict[str, Any]:
         "result_height": original.result_height,
         "result_bytes": original.result_bytes,
         "metadata_kept": original.metadata_kept,
+        "made_by": original.made_by,
     }
 
 

@@ -316,6 +316,11 @@ class Job(models.Model):
         default=False, help_text="The source's EXIF and/or ICC profile were copied to the result."
     )
     note = models.CharField(max_length=200, blank=True, help_text="The user's note or tags.")
+    made_by = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='"APIXO", or the embedded engine and the model that made the result.',
+    )
 
     class Meta:
         indexes = [

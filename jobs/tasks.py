@@ -294,14 +294,23 @@ def apply_status(job: Job, status: apixo.TaskStatus) -> None:
             _batch_progress(job)
         Job.objects.filter(pk=job.pk).update(**times)
     elif status.state == "success":
-        finish_job(job, status.result_urls[0], times)
+        finish_job(job, status.result_urls[0], times, made_by(status.model))
     else:
         if status.state == "processing" and job.state == S.PENDING:
             job.move((S.PENDING,), S.PROCESSING)
         schedule(poll_job, job.pk, poll_interval(job))
 
 
-def finish_job(job: Job, url: str, times: dict[str, int | None]) -> None:
+def made_by(model: str) -> str:
+    """What to tell the user made a result: APIXO, or the embedded engine and its model."""
+    if not settings.USING_ENGINE:
+        return "APIXO"
+    if not model or model == "lanczos":
+        return "Embedded engine: Lanczos resize (no model)"
+    return f"Embedded engine: {model}"
+
+
+def finish_job(job: Job, url: str, times: dict[str, int | None], maker: str = "") -> None:
     """Download the result (streamed to disk), make its thumbnail, and mark the job done."""
     with (
         tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as tmp,
@@ -341,6 +350,7 @@ def finish_job(job: Job, url: str, times: dict[str, int | None]) -> None:
         result_height=height,
         result_bytes=size,
         metadata_kept=metadata_kept,
+        made_by=maker,
         **times,
     )
     if not moved:  # a concurrent poll or webhook finished it first

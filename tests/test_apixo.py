@@ -253,6 +253,19 @@ def test_it_reads_result_json_as_a_json_string(mock):
     assert status.result_urls == [RESULT_URL]
 
 
+def test_it_reads_the_model_the_embedded_engine_names(mock):
+    result = {"resultUrls": [RESULT_URL], "model": "realesrgan-x4plus"}
+    add_status(mock, _status("success", resultJson=json.dumps(result)))
+    assert apixo.get_task(TASK_ID).model == "realesrgan-x4plus"
+
+
+@pytest.mark.parametrize("model", [None, 42, "bad\nname"])
+def test_it_ignores_a_model_it_cannot_show(mock, model):
+    result = {"resultUrls": [RESULT_URL], "model": model}
+    add_status(mock, _status("success", resultJson=json.dumps(result)))
+    assert apixo.get_task(TASK_ID).model == ""
+
+
 def test_it_reads_result_json_as_an_object(mock):
     add_status(mock, _status("success", resultJson={"resultUrls": [RESULT_URL]}))
     assert apixo.get_task(TASK_ID).result_urls == [RESULT_URL]

@@ -103,13 +103,15 @@ def add_status(mock: responses.RequestsMock, state: str, **fields: Any) -> None:
     )
 
 
-def add_success(mock: responses.RequestsMock, body: bytes | None = None) -> bytes:
+def add_success(
+    mock: responses.RequestsMock, body: bytes | None = None, **result_json: Any
+) -> bytes:
     """APIXO reports success, and its CDN serves a 2048x1365 JPEG. Return the JPEG."""
     result = image_bytes(size=(2048, 1365)) if body is None else body
     add_status(
         mock,
         "success",
-        resultJson=json.dumps({"resultUrls": [RESULT_URL]}),
+        resultJson=json.dumps({"resultUrls": [RESULT_URL], **result_json}),
         completeTime=1764000021000,
         costTime=21000,
     )
@@ -485,6 +487,30 @@ def test_it_makes_a_thumbnail_of_the_result(mock, alice):
     with reload(job).thumbnail.open("rb") as f, Image.open(f) as thumb:
         assert thumb.format == "WEBP"
         assert thumb.size == (480, 320)
+
+
+def test_it_says_the_embedded_engine_and_its_model_made_the_result(mock, alice, settings):
+    settings.USING_ENGINE = True
+    job = accepted_job(alice)
+    add_success(mock, model="realesrgan-x4plus")
+    tasks.poll_job(job.pk)
+    assert reload(job).made_by == "Embedded engine: realesrgan-x4plus"
+
+
+def test_it_says_a_resize_when_the_engine_used_no_model(mock, alice, settings):
+    settings.USING_ENGINE = True
+    job = accepted_job(alice)
+    add_success(mock, model="lanczos")
+    tasks.poll_job(job.pk)
+    assert reload(job).made_by == "Embedded engine: Lanczos resize (no model)"
+
+
+def test_it_says_apixo_made_the_result_with_a_real_key(mock, alice, settings):
+    settings.USING_ENGINE = False
+    job = accepted_job(alice)
+    add_success(mock, model="anything")  # only the embedded engine is believed about models
+    tasks.poll_job(job.pk)
+    assert reload(job).made_by == "APIXO"
 
 
 def test_it_records_apixo_times(mock, alice):

@@ -308,6 +308,22 @@ def test_job_page_works(alice_client: Client, job: Job) -> None:
     assert job.source_name in r.content.decode()
 
 
+def test_job_page_and_card_say_what_made_the_result(alice_client: Client, alice: Any) -> None:
+    job = make_job(
+        alice,
+        Job.State.SUCCESS,
+        task_id="task_1",
+        result_file="results/x.jpg",
+        result_width=2048,
+        result_height=1365,
+        made_by="Embedded engine: realesrgan-x4plus",
+    )
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "<dt>Made by</dt><dd>Embedded engine: realesrgan-x4plus</dd>" in page
+    gallery = alice_client.get("/").content.decode()
+    assert "Embedded engine: realesrgan-x4plus" in gallery
+
+
 def test_job_page_is_404_for_someone_else(client: Client, charlie: Any, job: Job) -> None:
     client.force_login(charlie)
     assert client.get(job.get_absolute_url()).status_code == 404

@@ -66,6 +66,7 @@ def engine_config(tmp_path: Path, source: RecordingServer, closed_netloc: str) -
         callback_delay_factor=0.01,
         fetch_timeout=5.0,
         poll_interval=0.02,
+        model="lanczos",  # fast; tests/engine/test_sr.py runs the real models
     )
 
 

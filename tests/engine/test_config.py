@@ -100,7 +100,7 @@ def test_it_classifies_addresses(address: str, is_global: bool) -> None:
 
 
 def test_it_runs_as_a_module_and_stops_on_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "APIXO_ENGINE_KEY": "cli-key"}
+    env = {**os.environ, "APIXO_ENGINE_KEY": "cli-key", "ENGINE_MODEL": "lanczos"}
     process = subprocess.Popen(
         [sys.executable, "-m", "apixo_engine", "--port", "0", "--data-dir", str(tmp_path)],
         cwd=ROOT,
@@ -114,7 +114,9 @@ def test_it_runs_as_a_module_and_stops_on_sigterm(tmp_path: Path) -> None:
         line = process.stdout.readline()
         assert line.startswith("APIXO engine listening on http://127.0.0.1:")
         base = line.split()[4]
-        assert requests.get(f"{base}/healthz", timeout=5).text == "ok"
+        assert process.stdout.readline().strip().startswith("model lanczos (ENGINE_MODEL=lanczos")
+        health = requests.get(f"{base}/healthz", timeout=5).json()
+        assert (health["status"], health["model"]) == ("ok", "lanczos")
         balance = requests.get(
             f"{base}/api/v1/apikeys/current-balance",
             headers={"Authorization": "Bearer cli-key"},

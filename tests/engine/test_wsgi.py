@@ -70,7 +70,7 @@ def test_it_builds_the_module_level_application_from_the_environment(
 def test_it_scales_16_bit_greyscale_to_8_bits() -> None:
     source = encode(Image.new("I;16", (40, 30), 30000), "PNG")
 
-    image = upscale(source, "2k", "png")
+    image = upscale(source, "2k", "png")[0]
 
     assert image.mode == "RGB" and image.size == (2048, 1536)
     assert image.getpixel((10, 10)) == (117, 117, 117)
@@ -79,8 +79,8 @@ def test_it_scales_16_bit_greyscale_to_8_bits() -> None:
 def test_it_flattens_a_palette_transparency_onto_white() -> None:
     source = encode(Image.new("P", (40, 30), 0), "PNG", transparency=0)
 
-    assert upscale(source, "2k", "jpg").getpixel((10, 10)) == (255, 255, 255)
-    assert upscale(source, "2k", "webp").getpixel((10, 10))[3] == 0  # type: ignore[index]
+    assert upscale(source, "2k", "jpg")[0].getpixel((10, 10)) == (255, 255, 255)
+    assert upscale(source, "2k", "webp")[0].getpixel((10, 10))[3] == 0  # type: ignore[index]
 
 
 def test_it_keeps_the_icc_profile() -> None:
@@ -88,4 +88,4 @@ def test_it_keeps_the_icc_profile() -> None:
     source = io.BytesIO()
     Image.new("RGB", (40, 30), (10, 20, 30)).save(source, "PNG", icc_profile=profile)
 
-    assert upscale(source.getvalue(), "2k", "png").info.get("icc_profile") == profile
+    assert upscale(source.getvalue(), "2k", "png")[0].info.get("icc_profile") == profile

@@ -66,6 +66,8 @@ def engine(tmp_path: Path, live_server: Any) -> Iterator[str]:
     env = dict(os.environ)
     env["ENGINE_ALLOWED_HOSTS"] = urlsplit(live_server.url).netloc
     env["ENGINE_CALLBACK_DELAY_FACTOR"] = "0.05"
+    # Lanczos keeps the suite fast; a task asks for a real model with ?engine_model=.
+    env.setdefault("ENGINE_MODEL", "lanczos")
     proc = subprocess.Popen(
         [
             sys.executable,

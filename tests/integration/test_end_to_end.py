@@ -102,3 +102,43 @@ def test_rate_limits_are_waited_out(worker: Any, engine: str, wait_until_done: A
         assert result.format == "PNG"
     user.budget.refresh_from_db()
     assert user.budget.spent_cents == 1
+
+
+def _sharpness(path: str) -> float:
+    """Variance of the Laplacian of the luma: higher is sharper."""
+    import numpy as np
+
+    with Image.open(path) as image:
+        luma = np.asarray(image.convert("L"), dtype=np.float64)
+    lap = (
+        -4 * luma[1:-1, 1:-1] + luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:]
+    )
+    return float(lap.var())
+
+
+def test_the_engine_upscales_with_a_model_and_the_page_says_which(
+    worker: Any, engine: str, wait_until_done: Any
+) -> None:
+    from apixo_engine import weights
+
+    weights.ensure()  # the engine reads the shared cache (ENGINE_MODEL_DIR's default)
+    user = make_user("mona")
+    client = _client_for(user)
+    model = "realesr-animevideov3-x4"
+    links = f"{engine}/samples/landscape.jpg?engine_model={model}\n"
+    links += f"{engine}/samples/landscape.jpg?engine_model=lanczos"
+    r = client.post("/jobs/", _form(urls=links))
+    assert r.status_code == 302, r.content[:2000]
+
+    jobs = wait_until_done(Job.objects.filter(user=user))
+    by_model = {j.made_by: j for j in jobs}
+    assert set(by_model) == {
+        f"Embedded engine: {model}",
+        "Embedded engine: Lanczos resize (no model)",
+    }, [(j.state, j.fail_msg) for j in jobs]
+    sharp = by_model[f"Embedded engine: {model}"]
+    soft = by_model["Embedded engine: Lanczos resize (no model)"]
+    assert (sharp.result_width, sharp.result_height) == (soft.result_width, soft.result_height)
+    assert _sharpness(sharp.result_file.path) > 2 * _sharpness(soft.result_file.path)
+    page = client.get(sharp.get_absolute_url()).content.decode()
+    assert f"<dt>Made by</dt><dd>Embedded engine: {model}</dd>" in page
