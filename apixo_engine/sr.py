@@ -72,7 +72,7 @@ class Network:
         *,
         threads: int,
         gpu: bool = False,
-        tile: int = 256,
+        tile: int = 400,
         options: Mapping[str, bool] | None = None,
     ) -> None:
         import ncnn
@@ -123,10 +123,15 @@ class Network:
 
 
 def tiles(height: int, width: int, size: int) -> Iterator[tuple[int, int, int, int]]:
-    """(y0, y1, x0, x1) of the tiles that cover the image, row by row."""
-    for y0 in range(0, height, size):
-        for x0 in range(0, width, size):
-            yield y0, min(y0 + size, height), x0, min(x0 + size, width)
+    """(y0, y1, x0, x1) of equal tiles of at most size x size that cover the image.
+
+    Equal tiles, not size-wide ones and a sliver: less overlap to compute twice.
+    """
+    rows, cols = -(-height // size), -(-width // size)
+    step_y, step_x = -(-height // rows), -(-width // cols)
+    for y0 in range(0, height, step_y):
+        for x0 in range(0, width, step_x):
+            yield y0, min(y0 + step_y, height), x0, min(x0 + step_x, width)
 
 
 class Upscaler:
@@ -138,7 +143,7 @@ class Upscaler:
         directory: Path | None = None,
         *,
         threads: int = 0,
-        tile: int = 256,
+        tile: int = 400,
         time_budget: float = 120.0,
         gpu: str = AUTO,
         options: Mapping[str, bool] | None = None,

@@ -28,6 +28,7 @@ BENCHMARKS = [
     ("gallery_page", [], ["--quick"]),
     ("worker_memory", [], ["--quick"]),
     ("engine_tiers", [], ["--quick"]),
+    ("engine_quality", [], ["--quick"]),
     ("throughput", [], ["--quick"]),
     # Someone else's: streams the spend CSV for N charges (default 1,000,000).
     ("ledger_csv", [], ["200000"]),
