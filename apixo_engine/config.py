@@ -61,7 +61,7 @@ class EngineConfig:
     model_dir: Path | None = None
     time_budget: float = 120.0
     threads: int = 0
-    tile: int = 400
+    tile: int = 200
     gpu: str = "auto"
 
     @property
@@ -112,7 +112,7 @@ class EngineConfig:
             "model_dir": Path(env.get("ENGINE_MODEL_DIR") or default_model_dir()),
             "time_budget": max(0.0, _float(env, "ENGINE_TIME_BUDGET", 120.0)),
             "threads": max(0, _int(env, "ENGINE_THREADS", 0)),
-            "tile": max(16, _int(env, "ENGINE_TILE", 400)),
+            "tile": max(16, _int(env, "ENGINE_TILE", 200)),
             "gpu": "off" if env.get("ENGINE_GPU", "").strip().lower() == "off" else "auto",
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -72,7 +72,7 @@ class Network:
         *,
         threads: int,
         gpu: bool = False,
-        tile: int = 400,
+        tile: int = 200,
         options: Mapping[str, bool] | None = None,
     ) -> None:
         import ncnn
@@ -143,7 +143,7 @@ class Upscaler:
         directory: Path | None = None,
         *,
         threads: int = 0,
-        tile: int = 400,
+        tile: int = 200,
         time_budget: float = 120.0,
         gpu: str = AUTO,
         options: Mapping[str, bool] | None = None,

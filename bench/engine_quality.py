@@ -153,10 +153,11 @@ def speed(directory: Path, threads: int, quick: bool) -> None:
     print("|---|---|")
     rgb, mp = photo(600, 400), 0.24
     trials: list[tuple[str, dict[str, object]]] = [
-        ("defaults (tile 400)", {}),
+        ("defaults (tile 200)", {}),
         ("1 thread", {"threads": 1}),
         ("tile 128", {"tile": 128}),
         ("tile 256", {"tile": 256}),
+        ("tile 400", {"tile": 400}),
         ("one tile (whole image)", {"tile": 4096}),
         ("use_fp16_storage off", {"options": {"use_fp16_storage": False}}),
         ("use_fp16_packed off", {"options": {"use_fp16_packed": False}}),
@@ -169,7 +170,7 @@ def speed(directory: Path, threads: int, quick: bool) -> None:
             MODELS[FAST],
             directory,
             threads=int(kw.get("threads", threads)),  # type: ignore[call-overload]
-            tile=int(kw.get("tile", 400)),  # type: ignore[call-overload]
+            tile=int(kw.get("tile", 200)),  # type: ignore[call-overload]
             options=kw.get("options"),  # type: ignore[arg-type]
         )
         net.upscale(rgb[:32, :32])
