@@ -1,10 +1,11 @@
-"""Routes for teams, share links, accounts policy and the admin spend review."""
+"""Routes for teams, share links, accounts policy, the admin spend review and the
+development pages."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from jobs import views_accounts, views_share, views_spend, views_teams
+from jobs import views_accounts, views_dev, views_share, views_spend, views_teams
 
 urlpatterns = [
     # Share links: the only public pages of a job.
@@ -56,4 +57,6 @@ urlpatterns = [
     path("accounts/verify/", views_accounts.verify_resend, name="verify_resend"),
     path("accounts/verify/<str:token>/", views_accounts.verify_email, name="verify_email"),
     path("accounts/account/", views_accounts.account, name="account"),
+    # Development only (DEBUG and staff; 404 otherwise).
+    path("dev/emails/", views_dev.dev_emails, name="dev_emails"),
 ]

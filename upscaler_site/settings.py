@@ -201,10 +201,14 @@ STORAGES = {
     },
 }
 
-# Console email by default (password resets are printed by the web process).
+# Console email by default (password resets are printed by the web process). In development
+# as plain text a person can click, and listed for staff at /dev/emails/ (jobs/dev.py).
+_console_email = (
+    "jobs.dev.ConsoleEmailBackend" if DEBUG else "django.core.mail.backends.console.EmailBackend"
+)
 MAILERS = {
     "default": {
-        "BACKEND": envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+        "BACKEND": envstr("EMAIL_BACKEND", _console_email),
         "OPTIONS": {
             k.lower(): v
             for k, v in {
