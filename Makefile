@@ -6,10 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-postgres build venv system-deps test-deps postgres-deps bench clean
 
+# scripts/run.py migrates and creates the demo account once its Redis answers.
 run: venv system-deps
 	-$(PY) -m apixo_engine.weights
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py ensure_demo_user
 	$(PY) scripts/run.py
 
 test: venv test-deps

@@ -1,5 +1,7 @@
-"""Development comforts: emails a person can click.
+"""Development comforts: a terminal log a person can follow, and emails a person can click.
 
+- `QuietDevelopmentLog` drops the routine lines `make run` would otherwise print every few
+  seconds (settings.LOGGING uses it when DEBUG is on).
 - `ConsoleEmailBackend` prints each email as plain text (the default backend in
   development): Django's console backend prints the MIME message, whose quoted-printable
   body wraps a long link across two lines, so the first half leads nowhere.
@@ -23,10 +25,29 @@ from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
+# Requests as runserver logs them: the gallery's live poll (jobs.urls "gallery_poll") and
+# the static files each page loads.
+ROUTINE_REQUESTS = ('"GET /gallery/poll/', '"GET /static/')
 EMAILS_KEY = "upscaler:dev:emails"
 EMAILS_KEPT = 20
 EMAILS_TTL = 24 * 3600
 LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+class QuietDevelopmentLog(logging.Filter):
+    """Drop RQ's lines about each job it runs (ours say what changed: jobs.models logs every
+    state change), runserver's lines for each live poll and static file, and django-axes'
+    four lines about each good login. Warnings and errors all pass (a 404 or a lockout is a
+    warning)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        if record.name.split(".", 1)[0] in ("rq", "axes"):
+            return False
+        return not (
+            record.name == "django.server" and record.getMessage().startswith(ROUTINE_REQUESTS)
+        )
 
 
 def readable(message: EmailMessage) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import versions
+
+logger = logging.getLogger(__name__)
 
 
 def _random_name(folder: str, filename: str) -> str:
@@ -400,15 +403,30 @@ class Job(models.Model):
             fields.setdefault("finished_at", now)
         updated = Job.objects.filter(pk=self.pk, state__in=sources).update(state=target, **fields)
         if updated:
+            previous = self.state if self.state in sources else "|".join(sources)
             self.state = target
             for name, value in fields.items():
                 setattr(self, name, value)
             versions.bump(self)
+            # Logged on commit: a move rolled back with its transaction didn't happen.
+            transaction.on_commit(
+                partial(logger.info, "%s", self._move_line(previous)), robust=True
+            )
             if target in (self.State.SUCCESS, self.State.FAILED):
                 from jobs.outgoing import job_finished  # the submitter's webhook, if any
 
                 transaction.on_commit(partial(job_finished, self.pk), robust=True)
         return updated == 1
+
+    def _move_line(self, previous: str) -> str:
+        """The log's account of a state change, one line: "job 12 rocket.png: pending ->
+        success (4k jpg, 21 s)", with the fail code when it failed."""
+        line = (
+            f"job {self.pk} {self.source_name}: {previous} -> {self.state} "
+            f"({self.resolution} {self.output_format}, {self.elapsed_seconds} s)"
+        )
+        failed = self.state == self.State.FAILED and self.fail_code
+        return f"{line}: {self.fail_code}" if failed else line
 
     def fail(self, sources: tuple[str, ...], code: str, message: str) -> bool:
         """Move to failed with a code and message; release the reservation if one was held."""

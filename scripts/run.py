@@ -1,5 +1,12 @@
 """Start the whole app for `make run`: Redis, the embedded engine, an RQ worker with its
-scheduler, and the web server. Ctrl-C (or any of them dying) stops them all."""
+scheduler, the reconciler and the web server. Ctrl-C (or any of them dying) stops them all.
+
+Redis comes first, and the rest only once it answers: migrating and creating the demo user
+already bump gallery counters in Redis (jobs/versions.py), which warn when it isn't there.
+Each child runs in a process group of its own, so Ctrl-C in the terminal reaches only this
+script, which stops the children in order and Redis last: a worker still releasing its
+locks in Redis, or a web request still reading the cache, never meets a Redis already gone.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,15 +35,55 @@ def port_open(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
-def wait_for(url: str, seconds: float = 30) -> bool:
+def redis_answers(port: int) -> bool:
+    """Does a Redis on this port answer PING (not just accept the connection)?"""
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def wait_until(ready: Callable[[], bool], give_up: Callable[[], bool], seconds: float) -> bool:
+    """Poll ready() until it is true (True), or time runs out or give_up() says so (False)."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return True
-        except OSError:
-            time.sleep(0.3)
+    while time.monotonic() < deadline and not give_up():
+        if ready():
+            return True
+        time.sleep(0.2)
     return False
+
+
+def banner() -> str:
+    site, engine = f"http://{HOST}:{WEB_PORT}", f"http://{HOST}:{ENGINE_PORT}"
+    return (
+        f"\n  Upscaler is running at {site}/\n"
+        "  Demo login: demo / upscale-demo (a staff superuser, for local use only), or sign up\n"
+        f"  Try a sample: {engine}/samples/landscape.jpg or {engine}/samples/logo.png\n"
+        f"  Emails (resets, invitations) are printed here and listed at {site}/dev/emails/\n"
+        "  Images go to the embedded APIXO-compatible engine; no key needed.\n"
+        "  Ctrl-C stops everything.\n"
+    )
+
+
+def stop_all(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    """Stop the children, newest first, and Redis only once all the others have exited."""
+    if procs:
+        print("Stopping (a job in progress finishes first)...", flush=True)
+    last = [(name, p) for name, p in procs if name == "redis"]
+    for group in ([item for item in procs if item not in last], last):
+        for _, p in reversed(group):
+            if p.poll() is None:
+                p.terminate()
+        for _, p in group:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    if procs:
+        print("Stopped.")
 
 
 def main() -> int:
@@ -46,52 +93,9 @@ def main() -> int:
     env.setdefault("ENGINE_URL", f"http://{HOST}:{ENGINE_PORT}")
     # The engine fetches uploaded sources from this site, a loopback address.
     env.setdefault("ENGINE_ALLOWED_HOSTS", f"{HOST}:{WEB_PORT}")
+    # Our banner says what runserver's "This is a development server" warning would.
+    env.setdefault("DJANGO_RUNSERVER_HIDE_WARNING", "true")
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(name: str, cmd: list[str]) -> None:
-        procs.append((name, subprocess.Popen(cmd, cwd=ROOT, env=env)))
-
-    if "REDIS_URL" not in env:
-        env["REDIS_URL"] = f"redis://{HOST}:{REDIS_PORT}/0"
-        if port_open(REDIS_PORT):
-            print(f"Using the Redis already on port {REDIS_PORT}.")
-        else:
-            redis = shutil.which("redis-server")
-            if not redis:
-                print("redis-server is not installed: run `make run` (it installs it).")
-                return 1
-            (VAR / "redis").mkdir(exist_ok=True)
-            start(
-                "redis",
-                [
-                    redis,
-                    "--bind",
-                    HOST,
-                    "--port",
-                    str(REDIS_PORT),
-                    "--dir",
-                    str(VAR / "redis"),
-                    "--loglevel",
-                    "warning",
-                ],
-            )
-    start(
-        "engine",
-        [
-            PY,
-            "-m",
-            "apixo_engine",
-            "--host",
-            HOST,
-            "--port",
-            str(ENGINE_PORT),
-            "--data-dir",
-            str(VAR / "engine"),
-        ],
-    )
-    start("worker", [PY, "manage.py", "rqworker", "default", "--with-scheduler"])
-    start("cron", [PY, "manage.py", "rqcron", "jobs.cron"])
-    start("web", [PY, "manage.py", "runserver", f"{HOST}:{WEB_PORT}", "--noreload"])
 
     stopping = False
 
@@ -101,30 +105,80 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    if wait_for(f"http://{HOST}:{WEB_PORT}/accounts/login/"):
-        print(
-            f"\n  Upscaler is running at http://{HOST}:{WEB_PORT}/\n"
-            "  Demo login: demo / upscale-demo (or sign up)\n"
-            "  Images go to the embedded APIXO-compatible engine; no key needed.\n"
-            "  Ctrl-C stops everything.\n",
-            flush=True,
+
+    def start(name: str, cmd: list[str]) -> None:
+        # process_group=0: the terminal's Ctrl-C goes to us only; stop_all stops the child.
+        procs.append((name, subprocess.Popen(cmd, cwd=ROOT, env=env, process_group=0)))
+
+    def setup(*args: str) -> bool:
+        if stopping:
+            return False
+        result = subprocess.run(
+            [PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, process_group=0
         )
-    code = 0
-    while not stopping:
-        for name, p in procs:
-            if p.poll() is not None:
-                print(f"{name} exited with code {p.returncode}; stopping the others.")
-                stopping, code = True, 1
-        time.sleep(0.3)
-    for _, p in reversed(procs):
-        if p.poll() is None:
-            p.terminate()
-    for _, p in procs:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    return code
+        if result.returncode != 0 and not stopping:
+            sys.stdout.buffer.write(result.stdout + result.stderr)
+            print(f"manage.py {' '.join(args)} failed; stopping.")
+        return result.returncode == 0
+
+    try:
+        if "REDIS_URL" not in env:
+            env["REDIS_URL"] = f"redis://{HOST}:{REDIS_PORT}/0"
+            if port_open(REDIS_PORT):
+                print(f"Using the Redis already on port {REDIS_PORT}.")
+            else:
+                redis = shutil.which("redis-server")
+                if not redis:
+                    print("redis-server is not installed: run `make run` (it installs it).")
+                    return 1
+                (VAR / "redis").mkdir(exist_ok=True)
+                # Its start-up notes (and its warning about memory overcommit) go to the file.
+                start(
+                    "redis",
+                    [
+                        redis,
+                        "--bind",
+                        HOST,
+                        "--port",
+                        str(REDIS_PORT),
+                        "--dir",
+                        str(VAR / "redis"),
+                        "--loglevel",
+                        "warning",
+                        "--logfile",
+                        str(VAR / "redis" / "redis.log"),
+                    ],
+                )
+                if not wait_until(
+                    lambda: redis_answers(REDIS_PORT), lambda: stopping or exited(procs), 30
+                ):
+                    if not stopping:
+                        print(f"Redis did not start: see {VAR / 'redis' / 'redis.log'}.")
+                    return 0 if stopping else 1
+        if not (setup("migrate", "--noinput") and setup("ensure_demo_user")):
+            return 0 if stopping else 1
+        engine = [PY, "-m", "apixo_engine", "--host", HOST, "--port", str(ENGINE_PORT)]
+        start("engine", [*engine, "--data-dir", str(VAR / "engine")])
+        start("worker", [PY, "manage.py", "rqworker", "default", "--with-scheduler"])
+        start("cron", [PY, "manage.py", "rqcron", "jobs.cron"])
+        start("web", [PY, "manage.py", "runserver", f"{HOST}:{WEB_PORT}", "--noreload"])
+        # A connection, not a request: the request log's first line would be ours.
+        if wait_until(lambda: port_open(WEB_PORT), lambda: stopping or exited(procs), 60):
+            print(banner(), flush=True)
+        code = 0
+        while not stopping:
+            for name, p in procs:
+                if p.poll() is not None:
+                    print(f"{name} exited with code {p.returncode}; stopping the others.")
+                    stopping, code = True, 1
+            time.sleep(0.3)
+        return code
+    finally:
+        stop_all(procs)
+
+
+def exited(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> bool:
+    return any(p.poll() is not None for _, p in procs)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,17 @@
-"""Development comfort: emails a person can click (printed, and on /dev/emails/ for staff)."""
+"""Development comfort: a log a person can follow, emails a person can click (printed, and on
+/dev/emails/ for staff), and `make run` stopping Redis last."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import django_rq
@@ -15,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 
 from jobs import dev
-from tests.conftest import make_user
+from tests.conftest import free_port, make_user
 from tests.test_deploy import ROOT, clean_env
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
@@ -171,3 +177,133 @@ def test_it_keeps_the_last_twenty(development: Any, staff_client: Client) -> Non
     assert [e["subject"] for e in emails] == [
         f"Message {n}" for n in range(dev.EMAILS_KEPT + 2, 2, -1)
     ]
+
+
+# --- the development log ------------------------------------------------------------------
+
+
+def _record(name: str, message: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "message", "level", "shown"),
+    [
+        ("rq.worker", "default: Job OK (0ad1e3dc)", logging.INFO, False),
+        ("rq.scheduler", "Scheduler for default started", logging.INFO, False),
+        ("rq.worker", "Work-horse terminated unexpectedly", logging.ERROR, True),
+        ("axes.handlers.database", "AXES: Successful login by alice", logging.INFO, False),
+        ("axes.handlers.database", "AXES: Locking out alice", logging.WARNING, True),
+        ("django.server", '"GET / HTTP/1.1" 200 6629', logging.INFO, True),
+        ("django.server", '"GET /gallery/poll/ HTTP/1.1" 500 0', logging.ERROR, True),
+        ("django.server", '"GET /static/css/app.css HTTP/1.1" 304 0', logging.INFO, False),
+        ("django.server", '"GET /static/css/gone.css HTTP/1.1" 404 179', logging.WARNING, True),
+        ("jobs.models", "job 1 logo.png: pending -> success (2k jpg, 2 s)", logging.INFO, True),
+    ],
+)
+def test_the_development_log_drops_only_routine_lines(
+    name: str, message: str, level: int, shown: bool
+) -> None:
+    assert dev.QuietDevelopmentLog().filter(_record(name, message, level)) is shown
+
+
+def test_the_development_log_drops_the_live_poll() -> None:
+    url = reverse("gallery_poll") + "?since=0&oldest=0&v=4924.1796"
+    assert not dev.QuietDevelopmentLog().filter(
+        _record("django.server", f'"GET {url} HTTP/1.1" 204 0')
+    )
+
+
+def _log_through_settings(**env: str) -> str:
+    """What the console shows of a job line and an RQ line, logged with this environment's
+    settings (as a worker process configures them)."""
+    code = textwrap.dedent(
+        """
+        import django, logging
+        django.setup()
+        logging.getLogger("rq.worker").setLevel("INFO")  # as rqworker sets it
+        logging.getLogger("rq.worker").info("default: Job OK (abc)")
+        logging.getLogger("jobs.models").info("job 1 a.png: queued -> submitting")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean_env(DJANGO_SETTINGS_MODULE="upscaler_site.settings", PYTHONPATH=str(ROOT), **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_development_logs_job_changes_without_rqs_lines() -> None:
+    shown = _log_through_settings()
+    assert "job 1 a.png: queued -> submitting" in shown
+    assert "Job OK" not in shown
+
+
+def test_production_keeps_rqs_lines() -> None:
+    shown = _log_through_settings(DEBUG="false", SECRET_KEY="x" * 50)
+    assert "Job OK" in shown and "queued -> submitting" in shown
+
+
+# --- scripts/run.py -----------------------------------------------------------------------
+
+
+def _run_script(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("run_script", ROOT / "scripts" / "run.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_banner_follows_the_configured_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _run_script(monkeypatch, PORT="8080", ENGINE_PORT="8180")
+    text = run.banner()
+    assert "http://127.0.0.1:8080/" in text
+    assert "http://127.0.0.1:8180/samples/landscape.jpg" in text
+    assert "staff superuser, for local use only" in text
+
+
+def test_it_knows_when_redis_answers(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    run = _run_script(monkeypatch)
+    assert run.redis_answers(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+    assert not run.redis_answers(free_port())
+
+
+def test_it_stops_redis_last(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A worker still talking to Redis while it stops (releasing its locks) finds it there."""
+    run = _run_script(monkeypatch)
+    log = tmp_path / "stopped"
+    child = textwrap.dedent(
+        """
+        import signal, sys, time
+        def stop(*_):
+            time.sleep(float(sys.argv[2]))  # a worker finishing its job first
+            open(sys.argv[3], "a").write(sys.argv[1] + "\\n")
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.1)
+        """
+    )
+
+    def start(name: str, delay: str) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-c", child, name, delay, str(log)]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+        assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        return p
+
+    procs = [("redis", start("redis", "0")), ("worker", start("worker", "0.5"))]
+    procs.append(("web", start("web", "0")))
+
+    run.stop_all(procs)
+
+    assert log.read_text().splitlines() == ["web", "worker", "redis"]
+    assert all(p.returncode == 0 for _, p in procs)

@@ -22,6 +22,7 @@ import time_machine
 from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.urls import resolve
 from django.utils import timezone
 from PIL import Image
@@ -450,6 +451,51 @@ def test_it_schedules_the_next_poll(mock, alice, scheduled, settings):
     tasks.poll_job(job.pk)
     assert reload(job).state == S.PENDING
     assert scheduled == [(tasks.poll_job, job.pk, settings.APIXO_POLL_INTERVAL, ())]
+
+
+def test_it_logs_one_line_per_state_change_not_per_poll(
+    mock, alice, caplog, django_capture_on_commit_callbacks
+):
+    job = accepted_job(alice, source_name="rocket.png", resolution="4k")
+    add_status(mock, "pending")
+    add_status(mock, "pending")
+    add_status(mock, "processing")
+    later = job.created + timedelta(seconds=21)
+    with caplog.at_level("INFO", logger="jobs.models"), time_machine.travel(later, tick=False):
+        for _ in range(3):
+            with django_capture_on_commit_callbacks(execute=True):
+                tasks.poll_job(job.pk)
+    lines = [r.getMessage() for r in caplog.records if r.name == "jobs.models"]
+    assert lines == [f"job {job.pk} rocket.png: pending -> processing (4k jpg, 21 s)"]
+
+
+def test_it_logs_a_failure_with_its_code(mock, alice, caplog, django_capture_on_commit_callbacks):
+    job = accepted_job(alice)
+    add_status(mock, "failed", failCode="SensitiveContent", failMsg="Refused.")
+    later = job.created + timedelta(seconds=5)
+    with (
+        caplog.at_level("INFO", logger="jobs.models"),
+        time_machine.travel(later, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        tasks.poll_job(job.pk)
+    assert f"job {job.pk} photo.jpg: pending -> failed (2k jpg, 5 s): SensitiveContent" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+def test_it_logs_no_move_that_was_rolled_back(alice, caplog, django_capture_on_commit_callbacks):
+    job = make_job(alice)
+    with (
+        caplog.at_level("INFO", logger="jobs.models"),
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        assert job.move((S.QUEUED,), S.SUBMITTING)
+        raise RuntimeError("the worker died")
+    assert reload(job).state == S.QUEUED
+    assert not [r for r in caplog.records if r.name == "jobs.models"]
 
 
 def test_it_polls_an_8k_job_less_often(mock, alice, scheduled, settings):

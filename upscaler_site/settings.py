@@ -339,7 +339,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # In development, one line per job state change: not RQ's lines for every job it runs
+    # (a poll every few seconds), nor runserver's for every live poll or static file.
+    "filters": {"quiet": {"()": "jobs.dev.QuietDevelopmentLog"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["quiet"] if DEBUG else [],
+        }
+    },
     "root": {"handlers": ["console"], "level": "INFO"},
     # pyvips logs every libvips step at INFO.
     "loggers": {
