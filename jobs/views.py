@@ -139,7 +139,17 @@ def _gallery_context(
         "batches": batches.recent_batches(scope),
         "v": version,
         "removed": removed,
+        "samples": _samples(),
     }
+
+
+def _samples() -> list[dict[str, str]]:
+    """The embedded engine's sample images, to try the app with (none with a real APIXO
+    key). At ENGINE_URL, which FETCH_ALLOWED_HOSTS lets the worker fetch from."""
+    if not settings.USING_ENGINE:
+        return []
+    names = ("landscape.jpg", "logo.png")
+    return [{"name": name, "url": f"{settings.ENGINE_URL}/samples/{name}"} for name in names]
 
 
 # --- pages --------------------------------------------------------------------------------

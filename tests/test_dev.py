@@ -1,5 +1,6 @@
 """Development comfort: a log a person can follow, emails a person can click (printed, and on
-/dev/emails/ for staff), and `make run` stopping Redis last."""
+/dev/emails/ for staff), sample images and links that follow the configured ports, and
+`make run` stopping Redis last."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from django.urls import reverse
 
 from jobs import dev
 from tests.conftest import free_port, make_user
-from tests.test_deploy import ROOT, clean_env
+from tests.test_deploy import ROOT, _settings_value, clean_env
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
@@ -247,6 +248,37 @@ def test_development_logs_job_changes_without_rqs_lines() -> None:
 def test_production_keeps_rqs_lines() -> None:
     shown = _log_through_settings(DEBUG="false", SECRET_KEY="x" * 50)
     assert "Job OK" in shown and "queued -> submitting" in shown
+
+
+# --- sample images and the configured ports -----------------------------------------------
+
+
+def test_the_gallery_offers_the_engines_samples(settings: Any, alice_client: Client) -> None:
+    settings.ENGINE_URL = "http://127.0.0.1:8200"
+    page = alice_client.get(reverse("gallery")).content.decode()
+    assert "Try a sample" in page
+    for name in ("landscape.jpg", "logo.png"):
+        assert f'href="http://127.0.0.1:8200/samples/{name}" data-sample' in page
+
+
+def test_the_gallery_offers_no_samples_with_a_real_key(settings: Any, alice_client: Client) -> None:
+    settings.USING_ENGINE = False
+    assert "Try a sample" not in alice_client.get(reverse("gallery")).content.decode()
+
+
+def test_the_sample_on_the_configured_engine_port_is_allowed() -> None:
+    check = "__import__('jobs.fetch').fetch.check_url('http://127.0.0.1:8200/samples/logo.png')"
+    assert _settings_value(check, ENGINE_URL="http://127.0.0.1:8200").endswith("/logo.png")
+
+
+def test_only_the_engine_is_allow_listed() -> None:
+    allowed = _settings_value("settings.FETCH_ALLOWED_HOSTS", ENGINE_URL="http://127.0.0.1:8200")
+    assert allowed == ["127.0.0.1:8200"]
+
+
+def test_an_engine_url_without_a_port_is_allowed_on_its_default_port() -> None:
+    allowed = _settings_value("settings.FETCH_ALLOWED_HOSTS", ENGINE_URL="http://Engine.local")
+    assert allowed == ["engine.local:80"]
 
 
 # --- scripts/run.py -----------------------------------------------------------------------

@@ -298,8 +298,12 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 # host:port pairs that jobs/fetch.py may reach although they are not global addresses:
-# the embedded engine (for its results) in development. Everything else must be public.
-_default_allowed = urlsplit(ENGINE_URL).netloc if USING_ENGINE else ""
+# the embedded engine (its results and its sample images) in development, wherever
+# ENGINE_URL puts it. Everything else must be public.
+_engine = urlsplit(ENGINE_URL)
+_engine_host = f"[{_engine.hostname}]" if ":" in (_engine.hostname or "") else _engine.hostname
+_engine_port = _engine.port or (443 if _engine.scheme == "https" else 80)
+_default_allowed = f"{_engine_host}:{_engine_port}" if USING_ENGINE and _engine_host else ""
 FETCH_ALLOWED_HOSTS = envlist("FETCH_ALLOWED_HOSTS", _default_allowed)
 FETCH_TIMEOUT = envfloat("FETCH_TIMEOUT", "20")
 SOURCE_URL_MAX_AGE = envint("SOURCE_URL_MAX_AGE", str(24 * 3600))

@@ -127,6 +127,11 @@ document.addEventListener("change", function (e) {
     urls.dispatchEvent(new Event("input", { bubbles: true }));
     return true;
   }
+  // "Try a sample" (development): the link goes into the box instead of opening.
+  document.addEventListener("click", function (e) {
+    var link = e.target instanceof Element && e.target.closest("a[data-sample]");
+    if (link && addLinks(link.href)) e.preventDefault();
+  });
   document.addEventListener("paste", function (e) {
     if (!inForm(e.target) || !e.clipboardData) return;
     if (e.clipboardData.files.length) {
