@@ -187,6 +187,17 @@ def make_job(user: User, state: str = Job.State.QUEUED, **fields: Any) -> Job:
 
 
 @pytest.fixture
+def staff_client(db: None) -> Client:
+    """A logged-in staff member's client (staff pages: spend review, /dev/emails/)."""
+    root = make_user("root")
+    root.is_staff = True
+    root.save()
+    client = Client()
+    client.force_login(root)
+    return client
+
+
+@pytest.fixture
 def job(alice: User) -> Job:
     """A queued job of Alice's with its $0.01 reserved, as a submit leaves it."""
     assert alice.budget.reserve(1)

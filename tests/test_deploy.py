@@ -87,12 +87,8 @@ def test_check_deploy_is_not_clean_on_plain_http() -> None:
         assert code in result.stderr
 
 
-def _settings_value(expression: str, **env: str) -> Any:
-    """Evaluate an expression over the settings module in a child with this environment."""
-    code = (
-        "import json, django; django.setup(); from django.conf import settings; "
-        f"print(json.dumps({expression}, default=str))"
-    )
+def run_with_settings(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run Python code in a child that loads the settings module with this environment."""
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -102,7 +98,16 @@ def _settings_value(expression: str, **env: str) -> Any:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return result
+
+
+def _settings_value(expression: str, **env: str) -> Any:
+    """Evaluate an expression over the settings module in a child with this environment."""
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({expression}, default=str))"
+    )
+    return json.loads(run_with_settings(code, **env).stdout)
 
 
 def test_it_enforces_csp_only_with_debug_off() -> None:

@@ -22,8 +22,8 @@ from django.test import Client
 from django.urls import reverse
 
 from jobs import dev
-from tests.conftest import free_port, make_user
-from tests.test_deploy import ROOT, _settings_value, clean_env
+from tests.conftest import free_port
+from tests.test_deploy import ROOT, _settings_value, clean_env, run_with_settings
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
@@ -43,16 +43,6 @@ def development(settings: Any) -> Any:
     settings.DEBUG = True
     settings.MAILERS = DEV_MAIL
     return settings
-
-
-@pytest.fixture
-def staff_client(db: None) -> Client:
-    root = make_user("root")
-    root.is_staff = True
-    root.save()
-    client = Client()
-    client.force_login(root)
-    return client
 
 
 def _reset(client: Client, user: User) -> None:
@@ -227,16 +217,7 @@ def _log_through_settings(**env: str) -> str:
         logging.getLogger("jobs.models").info("job 1 a.png: queued -> submitting")
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=clean_env(DJANGO_SETTINGS_MODULE="upscaler_site.settings", PYTHONPATH=str(ROOT), **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stderr
+    return run_with_settings(code, **env).stderr
 
 
 def test_development_logs_job_changes_without_rqs_lines() -> None:

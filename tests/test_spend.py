@@ -18,21 +18,11 @@ from django.urls import reverse
 
 from jobs import apixo, spend
 from jobs.models import AuditEntry, Budget, Charge, Job, Team
-from tests.conftest import make_job, make_team, make_team_job, make_user
+from tests.conftest import make_job, make_team, make_team_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 
 TODAY = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def staff(db: None) -> Client:
-    root = make_user("root")
-    root.is_staff = True
-    root.save()
-    client = Client()
-    client.force_login(root)
-    return client
 
 
 def _charge(user: User, when: datetime, team: Team | None = None, state: str = "success") -> Charge:
@@ -82,9 +72,9 @@ def _ledger(start: date, end: date) -> list[Charge]:
 # --- the page ---------------------------------------------------------------------------
 
 
-def test_it_shows_totals_equal_to_the_ledger(staff: Client, seeded: dict[str, Any]) -> None:
+def test_it_shows_totals_equal_to_the_ledger(staff_client: Client, seeded: dict[str, Any]) -> None:
     with time_machine.travel(TODAY, tick=False):
-        totals = staff.get(reverse("spend")).context["totals"]
+        totals = staff_client.get(reverse("spend")).context["totals"]
     ledger = list(Charge.objects.all())
     assert totals["all_time"] == sum(c.amount_cents for c in ledger) == 8 - 1
     assert totals["month"] == sum(c.amount_cents for c in ledger if c.created.month == 11)
@@ -94,10 +84,10 @@ def test_it_shows_totals_equal_to_the_ledger(staff: Client, seeded: dict[str, An
 
 
 def test_it_breaks_the_range_down_per_user_as_the_ledger_does(
-    staff: Client, seeded: dict[str, Any]
+    staff_client: Client, seeded: dict[str, Any]
 ) -> None:
     with time_machine.travel(TODAY, tick=False):
-        ctx = staff.get(reverse("spend")).context
+        ctx = staff_client.get(reverse("spend")).context
     start, end = TODAY.date() - timedelta(days=29), TODAY.date()
     expected: dict[str, int] = {}
     for c in _ledger(start, end):
@@ -108,46 +98,50 @@ def test_it_breaks_the_range_down_per_user_as_the_ledger_does(
 
 
 def test_it_breaks_the_range_down_per_team_as_the_ledger_does(
-    staff: Client, seeded: dict[str, Any]
+    staff_client: Client, seeded: dict[str, Any]
 ) -> None:
     with time_machine.travel(TODAY, tick=False):
-        rows = staff.get(reverse("spend")).context["per_team"]
+        rows = staff_client.get(reverse("spend")).context["per_team"]
     assert {row["name"]: row["cents"] for row in rows} == {"Acme": 3 - 1 + 1, "Zeta": 1}
 
 
 def test_it_draws_one_bar_per_day_summing_to_the_range(
-    staff: Client, seeded: dict[str, Any]
+    staff_client: Client, seeded: dict[str, Any]
 ) -> None:
     with time_machine.travel(TODAY, tick=False):
-        r = staff.get(reverse("spend"))
+        r = staff_client.get(reverse("spend"))
     chart = r.context["chart"]
     assert len(chart.bars) == 30 and chart.by == "day"
     assert sum(b.cents for b in chart.bars) == r.context["range_total"]
     assert r.content.decode().count('class="bar"') == 30
 
 
-def test_it_filters_by_a_bookmarkable_date_range(staff: Client, seeded: dict[str, Any]) -> None:
-    r = staff.get(reverse("spend"), {"start": "2026-09-01", "end": "2026-10-31"})
+def test_it_filters_by_a_bookmarkable_date_range(
+    staff_client: Client, seeded: dict[str, Any]
+) -> None:
+    r = staff_client.get(reverse("spend"), {"start": "2026-09-01", "end": "2026-10-31"})
     start, end = date(2026, 9, 1), date(2026, 10, 31)
     assert r.context["range_total"] == sum(c.amount_cents for c in _ledger(start, end)) == 2
     assert 'value="2026-09-01"' in r.content.decode()
 
 
-def test_it_buckets_a_long_range_by_month(staff: Client, seeded: dict[str, Any]) -> None:
-    r = staff.get(reverse("spend"), {"start": "2026-01-01", "end": "2026-11-30"})
+def test_it_buckets_a_long_range_by_month(staff_client: Client, seeded: dict[str, Any]) -> None:
+    r = staff_client.get(reverse("spend"), {"start": "2026-01-01", "end": "2026-11-30"})
     chart = r.context["chart"]
     assert chart.by == "month" and len(chart.bars) == 11
     assert sum(b.cents for b in chart.bars) == r.context["range_total"]
 
 
-def test_it_explains_a_backwards_range(staff: Client) -> None:
-    r = staff.get(reverse("spend"), {"start": "2026-10-31", "end": "2026-09-01"})
+def test_it_explains_a_backwards_range(staff_client: Client) -> None:
+    r = staff_client.get(reverse("spend"), {"start": "2026-10-31", "end": "2026-09-01"})
     assert "The start date is after the end date" in r.content.decode()
 
 
-def test_it_reports_the_failure_rate_and_top_codes(staff: Client, seeded: dict[str, Any]) -> None:
+def test_it_reports_the_failure_rate_and_top_codes(
+    staff_client: Client, seeded: dict[str, Any]
+) -> None:
     with time_machine.travel(TODAY, tick=False):
-        failures = staff.get(reverse("spend")).context["failures"]
+        failures = staff_client.get(reverse("spend")).context["failures"]
     assert (failures["finished"], failures["failed"]) == (7, 1)
     assert failures["rate"] == round(100 / 7, 1)
     assert failures["top_codes"] == [{"fail_code": "SensitiveContent", "n": 1}]
@@ -156,15 +150,17 @@ def test_it_reports_the_failure_rate_and_top_codes(staff: Client, seeded: dict[s
 # --- the CSV export -----------------------------------------------------------------------
 
 
-def _csv(staff: Client, **params: str) -> tuple[StreamingHttpResponse, list[dict[str, str]]]:
-    r = staff.get(reverse("spend_csv"), params)
+def _csv(staff_client: Client, **params: str) -> tuple[StreamingHttpResponse, list[dict[str, str]]]:
+    r = staff_client.get(reverse("spend_csv"), params)
     assert isinstance(r, StreamingHttpResponse)
     text = b"".join(r.streaming_content).decode()
     return r, list(csv.DictReader(io.StringIO(text)))
 
 
-def test_it_exports_a_csv_that_sums_to_the_ledger(staff: Client, seeded: dict[str, Any]) -> None:
-    r, rows = _csv(staff, start="2026-01-01", end="2026-12-31")
+def test_it_exports_a_csv_that_sums_to_the_ledger(
+    staff_client: Client, seeded: dict[str, Any]
+) -> None:
+    r, rows = _csv(staff_client, start="2026-01-01", end="2026-12-31")
     assert r["Content-Disposition"] == 'attachment; filename="ledger-2026-01-01-2026-12-31.csv"'
     ledger = list(Charge.objects.all())
     assert len(rows) == len(ledger)
@@ -172,8 +168,8 @@ def test_it_exports_a_csv_that_sums_to_the_ledger(staff: Client, seeded: dict[st
     assert sum(Decimal(row["amount_usd"]) for row in rows) == Decimal("0.07")
 
 
-def test_it_round_trips_each_ledger_row(staff: Client, seeded: dict[str, Any]) -> None:
-    _, rows = _csv(staff, start="2026-01-01", end="2026-12-31")
+def test_it_round_trips_each_ledger_row(staff_client: Client, seeded: dict[str, Any]) -> None:
+    _, rows = _csv(staff_client, start="2026-01-01", end="2026-12-31")
     refund = next(row for row in rows if row["kind"] == "refund")
     original = Charge.objects.get(kind="refund").refund_of
     assert original is not None
@@ -187,8 +183,8 @@ def test_it_round_trips_each_ledger_row(staff: Client, seeded: dict[str, Any]) -
     assert [row["created_utc"] for row in rows] == sorted(row["created_utc"] for row in rows)
 
 
-def test_it_exports_only_the_range(staff: Client, seeded: dict[str, Any]) -> None:
-    _, rows = _csv(staff, start="2026-09-01", end="2026-10-31")
+def test_it_exports_only_the_range(staff_client: Client, seeded: dict[str, Any]) -> None:
+    _, rows = _csv(staff_client, start="2026-09-01", end="2026-10-31")
     assert len(rows) == 2
 
 
@@ -204,77 +200,81 @@ def test_it_streams_the_csv_a_chunk_at_a_time(
         assert len(list(lines)) == count
 
 
-def test_it_sends_no_content_length_for_the_csv(staff: Client) -> None:
-    r = staff.get(reverse("spend_csv"))
+def test_it_sends_no_content_length_for_the_csv(staff_client: Client) -> None:
+    r = staff_client.get(reverse("spend_csv"))
     assert r.streaming and not r.has_header("Content-Length")
 
 
 # --- refunds and quota changes ------------------------------------------------------------
 
 
-def test_it_refunds_a_charge_with_a_new_negative_entry(staff: Client, alice: User) -> None:
+def test_it_refunds_a_charge_with_a_new_negative_entry(staff_client: Client, alice: User) -> None:
     charge = _charge(alice, TODAY)
-    r = staff.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "blurry result"})
+    r = staff_client.post(
+        reverse("spend_refund"), {"job": charge.job_code, "reason": "blurry result"}
+    )
     assert r.status_code == 302
     refund = Charge.objects.get(kind=Charge.Kind.REFUND)
     assert (refund.amount_cents, refund.note, refund.refund_of) == (-1, "blurry result", charge)
     assert refund.created_by is not None and refund.created_by.username == "root"
 
 
-def test_it_lowers_spent_by_the_refund(staff: Client, alice: User) -> None:
+def test_it_lowers_spent_by_the_refund(staff_client: Client, alice: User) -> None:
     charge = _charge(alice, TODAY)
-    staff.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "x"})
+    staff_client.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "x"})
     assert Budget.objects.get(user=alice).spent_cents == 0
 
 
-def test_it_leaves_the_refunded_charge_untouched(staff: Client, alice: User) -> None:
+def test_it_leaves_the_refunded_charge_untouched(staff_client: Client, alice: User) -> None:
     charge = _charge(alice, TODAY)
     before = Charge.objects.filter(pk=charge.pk).values().get()
-    staff.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "x"})
+    staff_client.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "x"})
     assert Charge.objects.filter(pk=charge.pk).values().get() == before
 
 
-def test_it_refunds_a_charge_only_once(staff: Client, alice: User) -> None:
+def test_it_refunds_a_charge_only_once(staff_client: Client, alice: User) -> None:
     charge = _charge(alice, TODAY)
-    staff.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "x"})
-    r = staff.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "x"}, follow=True)
+    staff_client.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "x"})
+    r = staff_client.post(
+        reverse("spend_refund"), {"job": charge.job_code, "reason": "x"}, follow=True
+    )
     assert "refunded already" in r.content.decode()
     assert Charge.objects.filter(kind=Charge.Kind.REFUND).count() == 1
     assert Budget.objects.get(user=alice).spent_cents == 0
 
 
-def test_it_needs_a_reason_to_refund(staff: Client, alice: User) -> None:
+def test_it_needs_a_reason_to_refund(staff_client: Client, alice: User) -> None:
     charge = _charge(alice, TODAY)
-    staff.post(reverse("spend_refund"), {"job": charge.job_code, "reason": ""})
+    staff_client.post(reverse("spend_refund"), {"job": charge.job_code, "reason": ""})
     assert not Charge.objects.filter(kind=Charge.Kind.REFUND).exists()
 
 
-def test_it_audit_logs_a_refund(staff: Client, alice: User) -> None:
+def test_it_audit_logs_a_refund(staff_client: Client, alice: User) -> None:
     charge = _charge(alice, TODAY)
-    staff.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "blurry"})
+    staff_client.post(reverse("spend_refund"), {"job": charge.job_code, "reason": "blurry"})
     entry = AuditEntry.objects.get()
     assert (entry.actor_name, entry.action) == ("root", "refund")
     assert "Refunded $0.01: blurry" in entry.detail
-    assert "blurry" in staff.get(reverse("spend")).content.decode()
+    assert "blurry" in staff_client.get(reverse("spend")).content.decode()
 
 
-def test_it_adjusts_a_users_quota_and_logs_it(staff: Client, alice: User) -> None:
-    staff.post(reverse("spend_quota"), {"user": "alice", "amount": "5.00", "note": "pilot"})
+def test_it_adjusts_a_users_quota_and_logs_it(staff_client: Client, alice: User) -> None:
+    staff_client.post(reverse("spend_quota"), {"user": "alice", "amount": "5.00", "note": "pilot"})
     assert Budget.objects.get(user=alice).limit_cents == 500
     entry = AuditEntry.objects.get()
     assert entry.detail == "Quota $1.00 -> $5.00: pilot" and entry.target == "user alice"
 
 
-def test_it_adjusts_a_teams_quota_and_cap(staff: Client, alice: User) -> None:
+def test_it_adjusts_a_teams_quota_and_cap(staff_client: Client, alice: User) -> None:
     team = make_team(alice)
-    staff.post(reverse("spend_quota"), {"team": team.code, "amount": ""})
+    staff_client.post(reverse("spend_quota"), {"team": team.code, "amount": ""})
     team.budget.refresh_from_db()
     assert (team.budget.limit_cents, team.budget.cap_cents) == (None, None)
     assert AuditEntry.objects.get().detail == "Quota $1.00 -> unlimited"
 
 
-def test_it_refuses_a_quota_change_for_nobody(staff: Client) -> None:
-    r = staff.post(reverse("spend_quota"), {"amount": "5"}, follow=True)
+def test_it_refuses_a_quota_change_for_nobody(staff_client: Client) -> None:
+    r = staff_client.post(reverse("spend_quota"), {"amount": "5"}, follow=True)
     assert "Choose one user or one team" in r.content.decode()
     assert not AuditEntry.objects.exists()
 
@@ -283,28 +283,28 @@ def test_it_refuses_a_quota_change_for_nobody(staff: Client) -> None:
 
 
 def test_it_warns_when_apixo_cannot_cover_the_queued_work(
-    staff: Client, alice: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+    staff_client: Client, alice: User, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.USING_ENGINE = False
     monkeypatch.setattr(apixo, "get_balance", lambda: Decimal("0.02"))
     for _ in range(3):
         make_job(alice, Job.State.QUEUED)
-    body = staff.get(reverse("spend")).content.decode()
+    body = staff_client.get(reverse("spend")).content.decode()
     assert "APIXO balance: $0.02. Work waiting to be sent needs $0.03." in body
     assert "The balance is lower than that" in body
 
 
 def test_it_shows_a_sufficient_balance_without_warning(
-    staff: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+    staff_client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.USING_ENGINE = False
     monkeypatch.setattr(apixo, "get_balance", lambda: Decimal("12.50"))
-    body = staff.get(reverse("spend")).content.decode()
+    body = staff_client.get(reverse("spend")).content.decode()
     assert "APIXO balance: $12.50" in body and "lower than that" not in body
 
 
 def test_it_says_when_the_balance_cannot_be_read(
-    staff: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+    staff_client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.USING_ENGINE = False
 
@@ -314,10 +314,10 @@ def test_it_says_when_the_balance_cannot_be_read(
     monkeypatch.setattr(apixo, "get_balance", broken)
     assert (
         "Couldn't read APIXO's balance: APIXO is down."
-        in staff.get(reverse("spend")).content.decode()
+        in staff_client.get(reverse("spend")).content.decode()
     )
 
 
-def test_it_skips_the_balance_with_the_engine(staff: Client, settings: Any) -> None:
+def test_it_skips_the_balance_with_the_engine(staff_client: Client, settings: Any) -> None:
     settings.USING_ENGINE = True
-    assert "APIXO balance" not in staff.get(reverse("spend")).content.decode()
+    assert "APIXO balance" not in staff_client.get(reverse("spend")).content.decode()

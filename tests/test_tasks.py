@@ -535,28 +535,21 @@ def test_it_makes_a_thumbnail_of_the_result(mock, alice):
         assert thumb.size == (480, 320)
 
 
-def test_it_says_the_embedded_engine_and_its_model_made_the_result(mock, alice, settings):
-    settings.USING_ENGINE = True
+@pytest.mark.parametrize(
+    ("using_engine", "model", "made_by"),
+    [
+        (True, "realesrgan-x4plus", "Embedded engine: realesrgan-x4plus"),
+        (True, "lanczos", "Embedded engine: Lanczos resize (no model)"),
+        # Only the embedded engine is believed about models.
+        (False, "anything", "APIXO"),
+    ],
+)
+def test_it_says_what_made_the_result(mock, alice, settings, using_engine, model, made_by):
+    settings.USING_ENGINE = using_engine
     job = accepted_job(alice)
-    add_success(mock, model="realesrgan-x4plus")
+    add_success(mock, model=model)
     tasks.poll_job(job.pk)
-    assert reload(job).made_by == "Embedded engine: realesrgan-x4plus"
-
-
-def test_it_says_a_resize_when_the_engine_used_no_model(mock, alice, settings):
-    settings.USING_ENGINE = True
-    job = accepted_job(alice)
-    add_success(mock, model="lanczos")
-    tasks.poll_job(job.pk)
-    assert reload(job).made_by == "Embedded engine: Lanczos resize (no model)"
-
-
-def test_it_says_apixo_made_the_result_with_a_real_key(mock, alice, settings):
-    settings.USING_ENGINE = False
-    job = accepted_job(alice)
-    add_success(mock, model="anything")  # only the embedded engine is believed about models
-    tasks.poll_job(job.pk)
-    assert reload(job).made_by == "APIXO"
+    assert reload(job).made_by == made_by
 
 
 def test_it_records_apixo_times(mock, alice):

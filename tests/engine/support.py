@@ -25,6 +25,17 @@ def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
     return buffer.getvalue()
 
 
+def sharpness(image: Image.Image) -> float:
+    """Variance of the Laplacian of the luma: higher is sharper."""
+    import numpy as np
+
+    luma = np.asarray(image.convert("L"), dtype=np.float64)
+    laplacian = (
+        -4 * luma[1:-1, 1:-1] + luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:]
+    )
+    return float(laplacian.var())
+
+
 def photo(width: int = 320, height: int = 200) -> Image.Image:
     image = Image.new("RGB", (width, height))
     image.putdata(

@@ -13,6 +13,7 @@ from PIL import Image
 
 from jobs.models import Charge, Job
 from tests.conftest import make_user
+from tests.engine.support import sharpness
 
 pytestmark = [
     pytest.mark.integration,
@@ -104,18 +105,6 @@ def test_rate_limits_are_waited_out(worker: Any, engine: str, wait_until_done: A
     assert user.budget.spent_cents == 1
 
 
-def _sharpness(path: str) -> float:
-    """Variance of the Laplacian of the luma: higher is sharper."""
-    import numpy as np
-
-    with Image.open(path) as image:
-        luma = np.asarray(image.convert("L"), dtype=np.float64)
-    lap = (
-        -4 * luma[1:-1, 1:-1] + luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:]
-    )
-    return float(lap.var())
-
-
 def test_the_engine_upscales_with_a_model_and_the_page_says_which(
     worker: Any, engine: str, wait_until_done: Any
 ) -> None:
@@ -139,6 +128,7 @@ def test_the_engine_upscales_with_a_model_and_the_page_says_which(
     sharp = by_model[f"Embedded engine: {model}"]
     soft = by_model["Embedded engine: Lanczos resize (no model)"]
     assert (sharp.result_width, sharp.result_height) == (soft.result_width, soft.result_height)
-    assert _sharpness(sharp.result_file.path) > 2 * _sharpness(soft.result_file.path)
+    with Image.open(sharp.result_file.path) as a, Image.open(soft.result_file.path) as b:
+        assert sharpness(a) > 2 * sharpness(b)
     page = client.get(sharp.get_absolute_url()).content.decode()
     assert f"<dt>Made by</dt><dd>Embedded engine: {model}</dd>" in page
