@@ -19,10 +19,6 @@ DEFAULT_API_KEY = "embedded-engine-key"
 DEFAULT_BALANCE = Decimal("100.00")
 
 
-def default_model_dir() -> Path:
-    return default_dir()
-
-
 def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
@@ -109,7 +105,7 @@ class EngineConfig:
             "time_factor": max(0.0, _float(env, "ENGINE_TIME_FACTOR", 1.0)),
             "callback_delay_factor": max(0.0, _float(env, "ENGINE_CALLBACK_DELAY_FACTOR", 1.0)),
             "model": (env.get("ENGINE_MODEL") or "auto").strip().lower(),
-            "model_dir": Path(env.get("ENGINE_MODEL_DIR") or default_model_dir()),
+            "model_dir": Path(env.get("ENGINE_MODEL_DIR") or default_dir()),
             "time_budget": max(0.0, _float(env, "ENGINE_TIME_BUDGET", 120.0)),
             "threads": max(0, _int(env, "ENGINE_THREADS", 0)),
             "tile": max(16, _int(env, "ENGINE_TILE", 200)),

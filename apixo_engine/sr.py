@@ -39,17 +39,16 @@ class ModelSpec:
     # (bench/engine_quality.py) and a guess for a GPU; learnt from real runs after that.
     cpu_seconds_per_mp: float
     gpu_seconds_per_mp: float
-    about: str
 
 
 MODELS = {
     spec.name: spec
     for spec in (
-        ModelSpec("realesrgan-x4plus", 4, 250.0, 4.0, "Real-ESRGAN x4plus, general photos"),
-        ModelSpec("realesrgan-x4plus-anime", 4, 75.0, 1.5, "Real-ESRGAN x4plus, anime art"),
-        ModelSpec("realesr-animevideov3-x4", 4, 7.0, 0.3, "compact Real-ESRGAN, fast"),
-        ModelSpec("realesr-animevideov3-x3", 3, 6.0, 0.3, "compact Real-ESRGAN x3, fast"),
-        ModelSpec("realesr-animevideov3-x2", 2, 5.0, 0.3, "compact Real-ESRGAN x2, fast"),
+        ModelSpec("realesrgan-x4plus", 4, 250.0, 4.0),
+        ModelSpec("realesrgan-x4plus-anime", 4, 75.0, 1.5),
+        ModelSpec("realesr-animevideov3-x4", 4, 7.0, 0.3),
+        ModelSpec("realesr-animevideov3-x3", 3, 6.0, 0.3),
+        ModelSpec("realesr-animevideov3-x2", 2, 5.0, 0.3),
     )
 }
 # What `auto` tries, best first: the first whose estimate fits the budget runs.
