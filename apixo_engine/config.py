@@ -52,13 +52,15 @@ class EngineConfig:
     poll_interval: float = 0.1
     # Super-resolution (sr.py): `auto`, a model name, or `lanczos`; where the weights are;
     # the most seconds `auto` lets a model take per task; ncnn threads (0: every core);
-    # input tile size; `auto` uses a Vulkan GPU when ncnn finds one, `off` never.
+    # input tile size; `auto` uses a Vulkan GPU when ncnn finds one, `off` never; the
+    # model's share of the result (the rest: a Lanczos resize; 1 = the model alone).
     model: str = "auto"
     model_dir: Path | None = None
     time_budget: float = 120.0
     threads: int = 0
     tile: int = 200
     gpu: str = "auto"
+    detail: float = 0.75
 
     @property
     def base_url(self) -> str:
@@ -109,6 +111,7 @@ class EngineConfig:
             "time_budget": max(0.0, _float(env, "ENGINE_TIME_BUDGET", 120.0)),
             "threads": max(0, _int(env, "ENGINE_THREADS", 0)),
             "tile": max(16, _int(env, "ENGINE_TILE", 200)),
+            "detail": min(1.0, max(0.0, _float(env, "ENGINE_DETAIL", 0.75))),
             "gpu": "off" if env.get("ENGINE_GPU", "").strip().lower() == "off" else "auto",
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -76,6 +76,7 @@ class Engine:
             tile=config.tile,
             time_budget=config.time_budget,
             gpu=config.gpu,
+            detail=config.detail,
         )
         self.pool = TaskPool(config.workers, self.run_task)
         self._callback_threads: set[threading.Thread] = set()

@@ -145,6 +145,7 @@ class Upscaler:
         tile: int = 200,
         time_budget: float = 120.0,
         gpu: str = AUTO,
+        detail: float = 0.75,
         options: Mapping[str, bool] | None = None,
     ) -> None:
         self.requested = model if model in MODELS or model == LANCZOS else AUTO
@@ -152,6 +153,9 @@ class Upscaler:
         self.threads = threads or os.cpu_count() or 1
         self.tile = tile
         self.time_budget = time_budget
+        # The model's share of the result; the rest is a Lanczos resize of the source
+        # (processing.blend): less invented texture, more of the photo's own structure.
+        self.detail = min(1.0, max(0.0, detail))
         self.options = dict(options or {})
         self.gpu = False
         self.problem: str | None = None  # why no model can run: every task takes Lanczos
@@ -278,6 +282,7 @@ class Upscaler:
     def health(self) -> dict[str, Any]:
         return {
             "model": self.requested,
+            "detail": self.detail,
             "device": self.device(),
             "loaded": sorted(self._networks),
             "fallback": self.problem,

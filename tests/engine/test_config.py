@@ -34,6 +34,7 @@ def test_it_reads_the_environment() -> None:
             "ENGINE_TIME_FACTOR": "0.5",
             "ENGINE_CALLBACK_DELAY_FACTOR": "0.1",
             "ENGINE_PUBLIC_URL": "https://engine.example/",
+            "ENGINE_DETAIL": "1.7",
         },
         port=9000,
     )
@@ -45,6 +46,7 @@ def test_it_reads_the_environment() -> None:
     assert (config.delay, config.fail_code, config.rate_limit_n) == (1.5, "Timeout", 2)
     assert (config.time_factor, config.callback_delay_factor) == (0.5, 0.1)
     assert config.base_url == "https://engine.example"
+    assert config.detail == 1.0  # clamped: at most the model alone
     assert config.port == 9000
     assert {"127.0.0.1:9000", "engine.example:443"} <= config.fetch_allow_list()
 
@@ -58,6 +60,7 @@ def test_it_has_safe_defaults() -> None:
     assert config.base_url == "http://127.0.0.1:8100"
     assert config.fetch_allow_list() == {"127.0.0.1:8100"}
     assert config.data_dir == Path("var/engine")
+    assert config.detail == 0.75
 
 
 def test_it_parses_ipv6_allow_list_entries() -> None:

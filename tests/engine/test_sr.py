@@ -83,6 +83,19 @@ def test_the_pipeline_makes_the_tier_exactly_and_says_which_model(fast: Upscaler
     assert sharpness(image) > 1.5 * sharpness(lanczos)
 
 
+def test_detail_sets_how_much_of_the_result_is_the_model_s(weights_dir: Path) -> None:
+    data = encode(small_photo(120, 80), "PNG")
+
+    results = [
+        upscale(data, "2k", "png", Upscaler(FAST, weights_dir, detail=detail))[0]
+        for detail in (0.0, 0.5, 1.0)
+    ]
+
+    assert {image.size for image in results} == {(2048, 1365)}
+    plain, half, full = (sharpness(image) for image in results)
+    assert plain < half < full
+
+
 def test_transparency_keeps_its_shape(fast: Upscaler) -> None:
     source = Image.new("RGBA", (64, 48), (200, 30, 30, 255))
     source.paste((0, 0, 0, 0), (0, 0, 32, 48))  # the left half fully transparent
