@@ -13,7 +13,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from jobs import fetch
 from jobs.dedupe import sha256_of
 from jobs.images import ImageRejected, convert_phone_photo, inspect_image
-from jobs.models import Job, Source, site_is_public
+from jobs.models import Job
+from jobs.submit import Source
+from lib.site import site_is_public
 
 
 class MultipleFileInput(forms.ClearableFileInput):

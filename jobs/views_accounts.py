@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs import access, accounts, teams
 from jobs.forms import SignupForm
-from jobs.models import Budget, Invitation, cents
+from jobs.models import Budget, Invitation
 from jobs.views import AuthedRequest
+from lib.money import cents
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
