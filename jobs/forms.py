@@ -10,11 +10,11 @@ from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
-from jobs import fetch
 from jobs.dedupe import sha256_of
-from jobs.images import ImageRejected, convert_phone_photo, inspect_image
 from jobs.models import Job
 from jobs.submit import Source
+from lib import fetch
+from lib.images import ImageRejected, convert_phone_photo, inspect_image
 from lib.site import site_is_public
 
 

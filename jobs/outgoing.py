@@ -3,7 +3,7 @@
 Job.move sends the job_finished signal when a job reaches success or failed, and
 on_job_finished calls job_finished on commit. If the
 submitter has an active WebhookEndpoint, an RQ job POSTs the event there through
-jobs.fetch.post (global addresses only, no redirects followed), signed Stripe-style:
+lib.fetch.post (global addresses only, no redirects followed), signed Stripe-style:
 
     Upscaler-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
 
@@ -29,10 +29,10 @@ import django_rq
 from django.conf import settings
 from django.db import transaction
 
-from jobs import fetch
 from jobs.models import Job, Membership
 from jobs.models_api import WebhookDelivery, WebhookEndpoint
 from jobs.serializers import job_json
+from lib import fetch
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "Upscaler-Signature"

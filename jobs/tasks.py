@@ -29,10 +29,11 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import alerts, apixo, dedupe, fetch, metadata, throttle
-from jobs.images import ImageRejected, inspect_image, make_thumbnail
+from jobs import alerts, apixo, dedupe, throttle
 from jobs.models import Job, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
+from lib import fetch, metadata
+from lib.images import ImageRejected, inspect_image, make_thumbnail
 from lib.site import site_is_public
 
 logger = logging.getLogger(__name__)
@@ -375,7 +376,7 @@ def finish_job(job: Job, url: str, times: dict[str, int | None], maker: str = ""
 
 
 def _keep_metadata(job: Job, result_path: str, out: Any) -> bool:
-    """Write the result with the source's EXIF/ICC/orientation to out (jobs.metadata).
+    """Write the result with the source's EXIF/ICC/orientation to out (lib.metadata).
 
     Return True if metadata was kept. Metadata is a nicety: a source or result we can't
     parse leaves the result as APIXO made it (logged), never fails a paid job.

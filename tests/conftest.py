@@ -118,10 +118,10 @@ def _media_and_speed(settings: Any, tmp_path: Path) -> None:
 @pytest.fixture
 def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every host name resolves to a public address, IP literals to themselves: URL
-    checks run as on the internet, with no network (jobs.fetch pins what it resolved)."""
+    checks run as on the internet, with no network (lib.fetch pins what it resolved)."""
     import ipaddress
 
-    from jobs import fetch
+    from lib import fetch
 
     def resolve(host: str, port: int) -> list[str]:
         try:
