@@ -236,7 +236,7 @@ class Job(models.Model):
     LONG_EDGE = {"2k": 2048, "4k": 4096, "8k": 8192}
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    # The submitter. Deleting an account deletes its personal jobs first (jobs.accounts);
+    # The submitter. Deleting an account deletes its personal jobs first (accounts.services);
     # SET_NULL keeps its team jobs with the team.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="jobs"

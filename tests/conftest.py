@@ -215,7 +215,7 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), mode: str =
 
 
 def make_team(owner: User, name: str = "Acme", quota: int | None = 100) -> Team:
-    from jobs.teams import create_team
+    from teams.services import create_team
 
     team = create_team(owner, name)
     Budget.objects.filter(pk=team.budget_id).update(limit_cents=quota, cap_cents=quota)

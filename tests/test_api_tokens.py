@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from jobs import outgoing
+from api import outgoing
 from jobs.models import ApiToken, WebhookEndpoint
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]

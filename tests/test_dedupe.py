@@ -11,7 +11,8 @@ import responses
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from jobs import outgoing, submit, tasks
+from api import outgoing
+from jobs import submit, tasks
 from jobs.models import Charge, Job, WebhookEndpoint
 from lib import fetch
 from tests.conftest import add_member, image_bytes, make_job, make_team, make_team_job, with_files

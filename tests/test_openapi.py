@@ -17,7 +17,7 @@ from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from jobs.api_schema import openapi_document
+from api.schema import openapi_document
 from jobs.models import ApiToken, Job
 from jobs.models_api import hash_token
 from lib import fetch

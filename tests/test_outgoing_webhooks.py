@@ -15,7 +15,7 @@ import pytest
 import requests
 import responses
 
-from jobs import outgoing
+from api import outgoing
 from jobs.models import Job, Membership, WebhookDelivery, WebhookEndpoint
 from lib import fetch
 from tests.conftest import make_job, make_team_job

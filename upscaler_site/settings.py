@@ -88,6 +88,10 @@ INSTALLED_APPS = [
     "django_rq",
     "axes",
     "jobs",
+    "teams",
+    "accounts",
+    "spend",
+    "api",
 ]
 
 MIDDLEWARE = [

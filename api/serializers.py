@@ -1,5 +1,5 @@
-"""What a job looks like to a script: the JSON API's views (jobs.api) and the outgoing
-webhooks (jobs.outgoing) both send this."""
+"""What a job looks like to a script: the JSON API's views (api.views) and the outgoing
+webhooks (api.outgoing) both send this."""
 
 from __future__ import annotations
 

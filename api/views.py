@@ -1,4 +1,4 @@
-"""The JSON API for scripts, under /api/v1/ (described by jobs/api_schema.py).
+"""The JSON API for scripts, under /api/v1/ (described by api/schema.py).
 
 Requests authenticate with a personal API token (`Authorization: Bearer ups_...`), never a
 session cookie, so the views are CSRF-exempt and skip the login redirect. A submission goes
@@ -34,12 +34,12 @@ from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from api.schema import openapi_document
+from api.serializers import job_json
 from jobs import access, views
-from jobs.api_schema import openapi_document
 from jobs.forms import SubmitForm
 from jobs.models import Batch, Job, Membership
 from jobs.models_api import ApiToken
-from jobs.serializers import job_json
 from jobs.submit import QuotaExceeded, submit_batch
 
 NON_FIELD = "non_field_errors"
