@@ -29,9 +29,9 @@ import django_rq
 from django.conf import settings
 from django.db import transaction
 
+from api.models import WebhookDelivery, WebhookEndpoint
 from api.serializers import job_json
 from jobs.models import Job, Membership
-from jobs.models_api import WebhookDelivery, WebhookEndpoint
 from lib import fetch
 
 logger = logging.getLogger(__name__)

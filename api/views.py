@@ -34,12 +34,12 @@ from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from api.models import ApiToken
 from api.schema import openapi_document
 from api.serializers import job_json
 from jobs import access, views
 from jobs.forms import SubmitForm
 from jobs.models import Batch, Job, Membership
-from jobs.models_api import ApiToken
 from jobs.submit import QuotaExceeded, submit_batch
 
 NON_FIELD = "non_field_errors"

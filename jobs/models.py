@@ -17,6 +17,7 @@ from django.utils import timezone
 from jobs import versions
 from jobs.advice import advice_for
 from lib.money import cents
+from lib.tokens import hash_token
 
 logger = logging.getLogger(__name__)
 
@@ -678,7 +679,3 @@ class AuditEntry(models.Model):
 
 def latest_change(jobs: models.QuerySet[Job]) -> datetime | None:
     return jobs.aggregate(m=models.Max("updated"))["m"]
-
-
-# The JSON API's models (tokens, webhooks) live in a module of their own.
-from jobs.models_api import ApiToken, WebhookDelivery, WebhookEndpoint, hash_token  # noqa: E402, F401

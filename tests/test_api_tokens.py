@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from api import outgoing
-from jobs.models import ApiToken, WebhookEndpoint
+from api.models import ApiToken, WebhookEndpoint
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 

@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from api import outgoing
+from api.models import WebhookEndpoint
 from jobs import submit, tasks
-from jobs.models import Charge, Job, WebhookEndpoint
+from jobs.models import Charge, Job
 from lib import fetch
 from tests.conftest import add_member, image_bytes, make_job, make_team, make_team_job, with_files
 

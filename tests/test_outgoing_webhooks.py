@@ -16,7 +16,8 @@ import requests
 import responses
 
 from api import outgoing
-from jobs.models import Job, Membership, WebhookDelivery, WebhookEndpoint
+from api.models import WebhookDelivery, WebhookEndpoint
+from jobs.models import Job, Membership
 from lib import fetch
 from tests.conftest import make_job, make_team_job
 
