@@ -16,6 +16,7 @@ test: venv test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 # The same suite on a throwaway Postgres (a temp cluster on a free port, deleted after);
@@ -50,4 +51,4 @@ bench: venv system-deps
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage

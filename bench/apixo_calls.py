@@ -74,7 +74,8 @@ def main() -> int:
         from django.contrib.auth.models import User
         from rq import Queue
 
-        from jobs.models import Budget, Job, Source, submit_batch
+        from jobs.models import Budget, Job
+        from jobs.submit import Source, submit_batch
 
         # The web server only receives callbacks; their confirmations go to the callback queue.
         stack.start_gunicorn("upscaler_site.settings", workers=1, REDIS_URL=callback_redis)

@@ -106,7 +106,7 @@ def main() -> int:
 
         from jobs import access, views
         from jobs.models import Budget, Membership
-        from jobs.teams import create_team
+        from teams.services import create_team
 
         timing = TimingLog(timing_dir)
         stack.start_gunicorn(BENCH_TIMING_DIR=str(timing_dir))

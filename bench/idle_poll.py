@@ -74,7 +74,7 @@ def main() -> int:
 
         from jobs import versions, views
         from jobs.models import Batch, Budget, Job
-        from jobs.teams import create_team
+        from teams.services import create_team
 
         timing = TimingLog(timing_dir)
         stack.start_gunicorn(BENCH_TIMING_DIR=str(timing_dir))

@@ -59,7 +59,8 @@ def main() -> int:
         from django.contrib.auth.models import User
         from rq import Worker
 
-        from jobs.models import Budget, Job, Source, submit_batch
+        from jobs.models import Budget, Job
+        from jobs.submit import Source, submit_batch
 
         conn = redis.Redis.from_url(stack.redis_url)
         engine_proc = next(p for name, p in stack.procs if name == "engine")

@@ -6,8 +6,8 @@ The result is served by a local HTTP server. Each approach runs in a fresh child
 (Django set up as a worker has it); its peak RSS is the child's ru_maxrss from os.wait4.
 
 - ours: `jobs.tasks.finish_job` itself: download streamed to a temp file, thumbnail by
-  `jobs.images.make_thumbnail`, result and thumbnail saved to storage, job marked success.
-- download only: just `jobs.fetch.download` to a temp file (is it streamed?).
+  `lib.images.make_thumbnail`, result and thumbnail saved to storage, job marked success.
+- download only: just `lib.fetch.download` to a temp file (is it streamed?).
 - naive: `requests.get(url).content`, `Image.open` + full `load()` + `thumbnail()`, and
   the bytes saved from memory.
 - exif_transpose first (make_thumbnail before commit 416e434): stream to disk, then
@@ -54,8 +54,9 @@ def child(mode: str, job_id: int, url: str) -> None:
     from django.core.files.storage import default_storage
     from PIL import Image, ImageOps
 
-    from jobs import fetch, tasks
+    from jobs import tasks
     from jobs.models import Job
+    from lib import fetch
 
     t = time.perf_counter()
     out: dict[str, object] = {}
@@ -209,7 +210,7 @@ def main() -> int:
             modes.append("libvips")
         labels = {
             "baseline": "worker process, nothing done (Django + Pillow imported)",
-            "download": "download only (jobs.fetch.download to a temp file)",
+            "download": "download only (lib.fetch.download to a temp file)",
             "ours": "ours: jobs.tasks.finish_job",
             "naive": "naive: whole download in memory + full decode",
             "transpose-first": "make_thumbnail before 416e434: exif_transpose first",

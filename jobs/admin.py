@@ -16,8 +16,9 @@ from jobs.models import (
     Membership,
     ShareLink,
     Team,
-    cents,
 )
+from jobs.submit import resolve_attention
+from lib.money import cents
 
 
 @admin.register(Job)
@@ -49,12 +50,12 @@ class JobAdmin(admin.ModelAdmin[Job]):
 
     @admin.action(description="Needs attention → failed: APIXO never got it (release the $0.01)")
     def fail_and_release(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        n = sum(job.resolve_attention(resubmit=False) for job in _attention(queryset))
+        n = sum(resolve_attention(job, resubmit=False) for job in _attention(queryset))
         self.message_user(request, f"{n} job(s) marked failed; their reservations released.")
 
     @admin.action(description="Needs attention → queued: send to APIXO again (may pay twice)")
     def requeue(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        n = sum(job.resolve_attention(resubmit=True) for job in _attention(queryset))
+        n = sum(resolve_attention(job, resubmit=True) for job in _attention(queryset))
         self.message_user(request, f"{n} job(s) queued to be sent again.")
 
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from jobs.models import Budget, Team
+from jobs.models import Budget, Membership, Team
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +75,15 @@ def check_budget(budget_id: int) -> bool:
 
 
 def _recipients(budget: Budget, team: Team | None) -> list[str]:
-    from jobs.teams import admin_emails
-
     if team is not None:
         return admin_emails(team)
     user = User.objects.filter(budget=budget).first()
     return [user.email] if user and user.email else []
+
+
+def admin_emails(team: Team) -> list[str]:
+    return list(
+        team.memberships.filter(role__in=(Membership.Role.OWNER, Membership.Role.ADMIN))
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )

@@ -11,9 +11,9 @@ class JobsConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_delete, post_save
 
-        from jobs import versions
+        from jobs import signals
         from jobs.models import Membership
 
         # What could end a session's right to a gallery sends its next poll the long way.
-        post_save.connect(versions.user_saved, sender=get_user_model())
-        post_delete.connect(versions.membership_ended, sender=Membership)
+        post_save.connect(signals.user_saved, sender=get_user_model())
+        post_delete.connect(signals.membership_ended, sender=Membership)

@@ -15,9 +15,10 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from jobs import versions
-from jobs.models import Job, QuotaExceeded
+from jobs import submit, versions
+from jobs.models import Job
 from jobs.retention import delete_files, file_names
+from jobs.submit import QuotaExceeded
 
 CHUNK = 1 << 20
 RECENT_BATCHES = 3
@@ -179,7 +180,7 @@ def retry_failed(jobs: QuerySet[Job], by: Any) -> list[Job]:
         return []
     try:
         with transaction.atomic():
-            return [job.retry(by=by) for job in failed]
+            return [submit.retry(job, by=by) for job in failed]
     except QuotaExceeded:
         budget = failed[0].budget
         budget.refresh_from_db()

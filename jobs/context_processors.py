@@ -7,18 +7,16 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from jobs import throttle
-from jobs.models import Membership, cents
+from jobs.access import current_membership, my_memberships
+from jobs.models import Membership
+from lib.money import cents
 
 
 def _memberships(request: HttpRequest) -> list[Membership]:
-    from jobs.access import my_memberships
-
     return my_memberships(request.user) if request.user.is_authenticated else []
 
 
 def _current_member(request: HttpRequest) -> Membership | None:
-    from jobs.access import current_membership
-
     return current_membership(request)
 
 

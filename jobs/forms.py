@@ -6,14 +6,14 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
-from jobs import fetch
 from jobs.dedupe import sha256_of
-from jobs.images import ImageRejected, convert_phone_photo, inspect_image
-from jobs.models import Job, Source, site_is_public
+from jobs.models import Job
+from jobs.submit import Source
+from lib import fetch
+from lib.images import ImageRejected, convert_phone_photo, inspect_image
+from lib.site import site_is_public
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -167,26 +167,10 @@ def _without_repeats(sources: list[Source]) -> tuple[list[Source], list[str]]:
     return kept, repeats
 
 
-class SignupForm(UserCreationForm[User]):
-    email = forms.EmailField(required=True, help_text="For password resets.")
-
-    class Meta(UserCreationForm.Meta):
-        model = User
-        fields = ("username", "email")
-
-    def __init__(self, *args: Any, invite_email: str = "", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if invite_email:
-            # Signing up through an invitation: the account is for the invited address
-            # (a disabled field ignores whatever is posted for it).
-            self.fields["email"].initial = invite_email
-            self.fields["email"].disabled = True
-            self.fields["email"].help_text = "The address the invitation was sent to."
-
-    def clean_email(self) -> str:
-        email = str(self.cleaned_data["email"]).strip()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "An account with this email already exists. Log in, or reset its password."
-            )
-        return email
+class ShareForm(forms.Form):
+    days = forms.TypedChoiceField(
+        choices=[(1, "1 day"), (7, "7 days"), (30, "30 days")],
+        coerce=int,
+        initial=7,
+        label="Link works for",
+    )

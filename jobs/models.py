@@ -1,25 +1,30 @@
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs import versions
+from jobs.advice import advice_for
+from lib.money import cents
+from lib.tokens import hash_token
 
 logger = logging.getLogger(__name__)
+
+# Sent by Job.move, inside its transaction, when a job reaches success or failed (and for a
+# reused copy, finished at once: jobs.submit). Receivers that reach outside (the submitter's
+# webhook: api) act on commit. A signal, so that jobs needn't import the apps above it.
+job_finished = Signal()
 
 
 def _random_name(folder: str, filename: str) -> str:
@@ -38,24 +43,6 @@ def result_path(instance: Job, filename: str) -> str:
 
 def thumb_path(instance: Job, filename: str) -> str:
     return _random_name("thumbs", filename)
-
-
-def site_is_public() -> bool:
-    """Is SITE_URL a public https address that APIXO could reach (for sources, callbacks)?"""
-    parts = urlsplit(settings.SITE_URL)
-    host = parts.hostname or ""
-    if parts.scheme != "https" or host == "localhost" or host.endswith((".local", ".internal")):
-        return False
-    try:
-        return ipaddress.ip_address(host).is_global
-    except ValueError:
-        return "." in host  # a host name; we can't resolve it the way APIXO would
-
-
-def cents(amount: int) -> str:
-    """Format integer cents as dollars: 103 -> "$1.03"."""
-    sign = "-" if amount < 0 else ""
-    return f"{sign}${abs(amount) // 100}.{abs(amount) % 100:02d}"
 
 
 def month_start(today: date | None = None) -> date:
@@ -250,7 +237,7 @@ class Job(models.Model):
     LONG_EDGE = {"2k": 2048, "4k": 4096, "8k": 8192}
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    # The submitter. Deleting an account deletes its personal jobs first (jobs.accounts);
+    # The submitter. Deleting an account deletes its personal jobs first (accounts.services);
     # SET_NULL keeps its team jobs with the team.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="jobs"
@@ -385,8 +372,6 @@ class Job(models.Model):
 
     @property
     def advice(self) -> str:
-        from jobs.advice import advice_for
-
         return advice_for(self.fail_code)
 
     # --- state moves: one-way, by conditional UPDATE ------------------------------------
@@ -413,9 +398,7 @@ class Job(models.Model):
                 partial(logger.info, "%s", self._move_line(previous)), robust=True
             )
             if target in (self.State.SUCCESS, self.State.FAILED):
-                from jobs.outgoing import job_finished  # the submitter's webhook, if any
-
-                transaction.on_commit(partial(job_finished, self.pk), robust=True)
+                job_finished.send(sender=Job, job_id=self.pk)  # the submitter's webhook, if any
         return updated == 1
 
     def _move_line(self, previous: str) -> str:
@@ -443,71 +426,6 @@ class Job(models.Model):
             if moved:
                 self.budget.release(settings.PRICE_CENTS)
         return moved
-
-    def resolve_attention(self, resubmit: bool) -> bool:
-        """An admin's answer for a job whose submit outcome was unknown (needs_attention).
-
-        resubmit=False: APIXO never got it; fail the job and release its reservation.
-        resubmit=True: send it again (the admin checked APIXO has no task for it). The
-        reservation it still holds pays for the new try. Return True if this call moved it.
-        """
-        from jobs.tasks import enqueue_start
-
-        with transaction.atomic():
-            if resubmit:
-                moved = self.move(
-                    (self.State.NEEDS_ATTENTION,), self.State.QUEUED, next_check_at=timezone.now()
-                )
-                if moved:
-                    transaction.on_commit(partial(enqueue_start, self.pk))
-                return moved
-            moved = self.move(
-                (self.State.NEEDS_ATTENTION,),
-                self.State.FAILED,
-                fail_code="Unavailable",
-                fail_msg="An admin found that APIXO never received this image. Nothing was charged.",
-            )
-            if moved:
-                self.budget.release(settings.PRICE_CENTS)
-        return moved
-
-    def retry(self, by: Any = None) -> Job:
-        """Queue a new job for the same source, linked to this one: a new task, a new charge.
-
-        `by` submits it (a team member retrying a teammate's job); the submitter by default.
-        Raise QuotaExceeded if the budget cannot cover it.
-        """
-        from jobs.tasks import enqueue_start
-
-        user = by or self.user
-        with transaction.atomic():
-            if not self.budget.reserve(settings.PRICE_CENTS):
-                self.budget.refresh_from_db()
-                raise QuotaExceeded(settings.PRICE_CENTS, self.budget.left_cents)
-            batch = Batch.objects.create(code=uuid.uuid4(), user=user)
-            new = Job.objects.create(
-                user=user,
-                team=self.team,
-                budget=self.budget,
-                batch=batch,
-                retry_of=self,
-                source_url=self.source_url,
-                # A URL source is fetched afresh: the link may have been fixed since.
-                source_file=self.source_file if not self.source_url else "",
-                source_name=self.source_name,
-                source_width=self.source_width,
-                source_height=self.source_height,
-                source_bytes=self.source_bytes,
-                resolution=self.resolution,
-                output_format=self.output_format,
-                next_check_at=timezone.now(),
-                # A retry is an explicit new run (a new charge, as its button says).
-                source_sha256=self.source_sha256 if not self.source_url else "",
-                strip_gps=self.strip_gps,
-                force_new=True,
-            )
-            transaction.on_commit(partial(enqueue_start, new.pk))
-        return new
 
     def accept(self, task_id: str, via_callback: bool = False) -> bool:
         """Record APIXO's taskId and charge the job once. Return True if this call did it.
@@ -538,15 +456,7 @@ class Job(models.Model):
                 spent_cents=F("spent_cents") + settings.PRICE_CENTS,
                 reserved_cents=F("reserved_cents") - settings.PRICE_CENTS,
             )
-            # robust: a failing alert email is logged; it must not fail the charged job.
-            transaction.on_commit(partial(_check_spend_alerts, self.budget_id), robust=True)
         return True
-
-
-def _check_spend_alerts(budget_id: int) -> None:
-    from jobs.alerts import check_budget
-
-    check_budget(budget_id)
 
 
 class Charge(models.Model):
@@ -769,99 +679,3 @@ class AuditEntry(models.Model):
 
 def latest_change(jobs: models.QuerySet[Job]) -> datetime | None:
     return jobs.aggregate(m=models.Max("updated"))["m"]
-
-
-@dataclass
-class Source:
-    """One checked source of a batch: a URL, or an uploaded file with what we read of it."""
-
-    name: str
-    url: str = ""
-    upload: UploadedFile | None = None
-    width: int | None = None
-    height: int | None = None
-    size: int | None = None
-    ext: str = ""
-    sha256: str = ""  # of an upload's bytes (a URL's are hashed by the worker)
-
-
-class QuotaExceeded(Exception):
-    def __init__(self, needed: int, left: int | None) -> None:
-        super().__init__(f"needs {needed}, {left} left")
-        self.needed = needed
-        self.left = left
-
-
-def submit_batch(
-    user: Any,
-    budget: Budget,
-    key: uuid.UUID,
-    sources: list[Source],
-    resolution: str,
-    fmt: str,
-    team: Team | None = None,
-    strip_gps: bool = False,
-    force_new: bool = False,
-    notify: bool = False,
-) -> tuple[Batch, bool]:
-    """Create one queued job per source, reserving their cost first. Return (batch, created).
-
-    All or nothing: if the budget cannot cover the whole batch, QuotaExceeded is raised and
-    nothing is kept. A repeated key returns the first post's batch with created=False.
-    With a team, the jobs belong to the team (budget is then the team's).
-    An upload already upscaled the same way in this gallery becomes a finished copy of that
-    result at once, reserving nothing (jobs.dedupe), unless force_new.
-    """
-    from jobs import dedupe
-    from jobs.tasks import enqueue_start
-
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                batch = Batch.objects.create(code=key, user=user, notify=notify)
-        except IntegrityError:
-            return Batch.objects.get(code=key, user=user), False
-        found = {
-            s.sha256: dedupe.find_result(user, team, s.sha256, resolution, fmt, strip_gps)
-            for s in sources
-            if s.sha256 and not force_new
-        }
-        needed = settings.PRICE_CENTS * sum(1 for s in sources if not found.get(s.sha256))
-        if needed and not budget.reserve(needed):
-            budget.refresh_from_db()
-            raise QuotaExceeded(needed, budget.left_cents)
-        for source in sources:
-            job = Job(
-                user=user,
-                team=team,
-                budget=budget,
-                batch=batch,
-                source_url=source.url,
-                source_name=source.name[:255],
-                source_width=source.width,
-                source_height=source.height,
-                source_bytes=source.size,
-                resolution=resolution,
-                output_format=fmt,
-                next_check_at=timezone.now(),
-                source_sha256=source.sha256,
-                strip_gps=strip_gps,
-                force_new=force_new,
-            )
-            if original := found.get(source.sha256):
-                dedupe.new_copy(job, original)
-            elif source.upload is not None:
-                source.upload.seek(0)
-                job.source_file.save(f"x.{source.ext}", source.upload, save=False)
-            job.save()
-            if not original:
-                transaction.on_commit(partial(enqueue_start, job.pk))
-            else:  # finished already: the submitter's webhook hears of it as of any other
-                from jobs.outgoing import job_finished
-
-                transaction.on_commit(partial(job_finished, job.pk), robust=True)
-    return batch, True
-
-
-# The JSON API's models (tokens, webhooks) live in a module of their own.
-from jobs.models_api import ApiToken, WebhookDelivery, WebhookEndpoint, hash_token  # noqa: E402, F401

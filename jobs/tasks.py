@@ -14,6 +14,7 @@ import random
 import struct
 import tempfile
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import django_rq
@@ -23,13 +24,17 @@ from django.core.cache import cache
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import apixo, dedupe, fetch, metadata, throttle
-from jobs.images import ImageRejected, inspect_image, make_thumbnail
-from jobs.models import Job, result_path, site_is_public, source_path, thumb_path
+from jobs import alerts, apixo, dedupe, throttle
+from jobs.models import Job, result_path, source_path, thumb_path
+from jobs.notifications import batch_finished
+from lib import fetch, metadata
+from lib.images import ImageRejected, inspect_image, make_thumbnail
+from lib.site import site_is_public
 
 logger = logging.getLogger(__name__)
 S = Job.State
@@ -212,9 +217,19 @@ def _submit(job: Job) -> None:
     except apixo.UpscalerError as e:
         _submit_failed(job, e, attempt)
         return
-    if job.accept(task_id, via_callback=bool(callback)):
+    if charge(job, task_id, via_callback=bool(callback)):
         first = settings.APIXO_SAFETY_POLL if callback else settings.APIXO_FIRST_POLL
         schedule(poll_job, job.pk, first)
+
+
+def charge(job: Job, task_id: str, via_callback: bool = False) -> bool:
+    """Record APIXO's taskId and charge the job once (Job.accept); if this call charged,
+    check the budget's spend alerts on commit. Return True if this call charged."""
+    if not job.accept(task_id, via_callback=via_callback):
+        return False
+    # robust: a failing alert email is logged; it must not fail the charged job.
+    transaction.on_commit(partial(alerts.check_budget, job.budget_id), robust=True)
+    return True
 
 
 def _submit_failed(job: Job, e: apixo.UpscalerError, attempt: int) -> None:
@@ -361,7 +376,7 @@ def finish_job(job: Job, url: str, times: dict[str, int | None], maker: str = ""
 
 
 def _keep_metadata(job: Job, result_path: str, out: Any) -> bool:
-    """Write the result with the source's EXIF/ICC/orientation to out (jobs.metadata).
+    """Write the result with the source's EXIF/ICC/orientation to out (lib.metadata).
 
     Return True if metadata was kept. Metadata is a nicety: a source or result we can't
     parse leaves the result as APIXO made it (logged), never fails a paid job.
@@ -382,8 +397,6 @@ def _keep_metadata(job: Job, result_path: str, out: Any) -> bool:
 
 def _batch_progress(job: Job) -> None:
     """A job finished: tell its batch (the "long batch finished" email)."""
-    from jobs.notifications import batch_finished
-
     try:
         batch_finished(job.batch_id)
     except Exception:  # an email must never fail a finished job

@@ -1,8 +1,11 @@
+"""Routes of the gallery, jobs, batches, share links, APIXO's webhook, health and the
+development pages."""
+
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import path
 
-from jobs import views, views_batches, webhooks
+from jobs import views, views_batches, views_dev, views_share, webhooks
 from jobs.health import healthz
 
 urlpatterns = [
@@ -26,6 +29,22 @@ urlpatterns = [
     path("s/<str:token>/", views.source_signed, name="source_signed"),
     path("webhooks/apixo/<str:secret>/", webhooks.apixo_webhook, name="apixo_webhook"),
     path("healthz", healthz, name="healthz"),
-    path("", include("jobs.urls_api")),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Share links: the only public pages of a job.
+    path("jobs/<uuid:code>/share/", views_share.share_create, name="share_create"),
+    path("share/<str:token>/", views_share.share_page, name="share_page"),
+    path("share/<str:token>/revoke/", views_share.share_revoke, name="share_revoke"),
+    path(
+        "share/<str:token>/result/",
+        views_share.share_file,
+        {"kind": "result"},
+        name="share_result",
+    ),
+    path(
+        "share/<str:token>/source/",
+        views_share.share_file,
+        {"kind": "source"},
+        name="share_source",
+    ),
+    # Development only (DEBUG and staff; 404 otherwise).
+    path("dev/emails/", views_dev.dev_emails, name="dev_emails"),
 ]

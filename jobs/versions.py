@@ -105,23 +105,10 @@ def removed_at(user_id: Any, team_code: Any) -> int:
         return 0
 
 
-def user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """post_save of a user (password changed, deactivated...): their galleries' counters."""
-    from jobs.models import Membership
-
-    codes = Membership.objects.filter(user_id=instance.pk).values_list("team__code", flat=True)
-    for name in [key(instance.pk, None), *(key(None, code) for code in codes)]:
-        _bump(name)
-
-
-def membership_ended(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """post_delete of a membership: the team's counter, so the ex-member's next poll is
-    checked (and answered 404)."""
-    from jobs.models import Team
-
-    code = Team.objects.filter(pk=instance.team_id).values_list("code", flat=True).first()
-    if code is not None:
-        _bump(key(None, code))
+def bump_key(name: str) -> None:
+    """Something other than a job changed what the gallery with counter `name` (from
+    `key`) may show: jobs.signals, for a user's or a membership's change."""
+    _bump(name)
 
 
 def _job_key(job: Job) -> str:

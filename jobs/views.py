@@ -25,16 +25,10 @@ from jobs import access, batches, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
-from jobs.models import (
-    Job,
-    Membership,
-    QuotaExceeded,
-    Team,
-    cents,
-    latest_change,
-    submit_batch,
-)
+from jobs.models import Job, Membership, Team, latest_change
+from jobs.submit import QuotaExceeded, retry, submit_batch
 from jobs.tasks import job_code_from_token
+from lib.money import cents
 
 PAGE_SIZE = 24
 IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -407,7 +401,7 @@ def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
         messages.error(request, "Only a failed or canceled job can be retried.")
         return _back(request, job)
     try:
-        new = job.retry(by=request.user)
+        new = retry(job, by=request.user)
     except QuotaExceeded as e:
         messages.error(request, _quota_message(1, e, job.team))
         return _back(request, job)

@@ -19,8 +19,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import access, batches, versions
-from jobs.models import Job, QuotaExceeded, cents
+from jobs.models import Job
+from jobs.submit import QuotaExceeded
 from jobs.views import AuthedRequest, _get_rw_job_for_user, _quota_message
+from lib.money import cents
 
 MAX_SELECTION = 500
 

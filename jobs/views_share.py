@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import access
-from jobs.forms_teams import ShareForm
+from jobs.forms import ShareForm
 from jobs.models import Job, ShareLink
 from jobs.views import AuthedRequest, image_type
 

@@ -118,10 +118,10 @@ def _media_and_speed(settings: Any, tmp_path: Path) -> None:
 @pytest.fixture
 def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every host name resolves to a public address, IP literals to themselves: URL
-    checks run as on the internet, with no network (jobs.fetch pins what it resolved)."""
+    checks run as on the internet, with no network (lib.fetch pins what it resolved)."""
     import ipaddress
 
-    from jobs import fetch
+    from lib import fetch
 
     def resolve(host: str, port: int) -> list[str]:
         try:
@@ -215,7 +215,7 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), mode: str =
 
 
 def make_team(owner: User, name: str = "Acme", quota: int | None = 100) -> Team:
-    from jobs.teams import create_team
+    from teams.services import create_team
 
     team = create_team(owner, name)
     Budget.objects.filter(pk=team.budget_id).update(limit_cents=quota, cap_cents=quota)

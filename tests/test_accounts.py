@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from jobs import accounts
+from accounts import services as accounts
 from jobs.models import Batch, Budget, Charge, Invitation, Job, Membership, Team
 from tests.conftest import make_job, make_team, make_team_job, with_files
 

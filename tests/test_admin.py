@@ -7,8 +7,8 @@ from django.contrib.auth.models import User
 from django.db.models import Model
 from django.test import Client
 
-from jobs import spend
 from jobs.models import AuditEntry, Budget, Charge, Invitation, Job, ShareLink, Team
+from spend import services as spend
 from tests.conftest import make_team_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]

@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
+from api.models import ApiToken
 from jobs.forms import SubmitForm
-from jobs.models import ApiToken, Budget, Job, Membership
+from jobs.models import Budget, Job, Membership
 from tests.conftest import image_bytes, make_job, make_team_job, with_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]

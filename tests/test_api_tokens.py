@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from jobs import outgoing
-from jobs.models import ApiToken, WebhookEndpoint
+from api import outgoing
+from api.models import ApiToken, WebhookEndpoint
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 

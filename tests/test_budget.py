@@ -9,7 +9,7 @@ import time_machine
 from django.contrib.auth.models import User
 from django.test import Client
 
-from jobs import alerts
+from jobs import alerts, tasks
 from jobs.models import Budget, Charge, Job, Membership, Team
 from tests.conftest import add_member, make_job, make_team_job
 
@@ -25,7 +25,7 @@ def _charge(user: User, team: Team | None = None) -> Job:
         if team
         else make_job(user, Job.State.SUBMITTING)
     )
-    assert job.accept(f"task-{job.pk}")
+    assert tasks.charge(job, f"task-{job.pk}")
     return job
 
 

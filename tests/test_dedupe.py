@@ -11,8 +11,11 @@ import responses
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from jobs import fetch, outgoing, tasks
-from jobs.models import Charge, Job, WebhookEndpoint
+from api import outgoing
+from api.models import WebhookEndpoint
+from jobs import submit, tasks
+from jobs.models import Charge, Job
+from lib import fetch
 from tests.conftest import add_member, image_bytes, make_job, make_team, make_team_job, with_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
@@ -179,7 +182,7 @@ def test_it_reuses_a_url_source_once_the_worker_has_its_bytes(alice, monkeypatch
 def test_it_makes_a_retry_a_new_paid_run(alice):
     failed = make_job(alice, Job.State.FAILED, source_sha256=SHA, source_url="")
     paid(alice)
-    new = failed.retry()
+    new = submit.retry(failed)
     assert new.force_new and new.state == Job.State.QUEUED
 
 

@@ -248,7 +248,7 @@ def test_the_gallery_offers_no_samples_with_a_real_key(settings: Any, alice_clie
 
 
 def test_the_sample_on_the_configured_engine_port_is_allowed() -> None:
-    check = "__import__('jobs.fetch').fetch.check_url('http://127.0.0.1:8200/samples/logo.png')"
+    check = "__import__('lib.fetch').fetch.check_url('http://127.0.0.1:8200/samples/logo.png')"
     assert _settings_value(check, ENGINE_URL="http://127.0.0.1:8200").endswith("/logo.png")
 
 

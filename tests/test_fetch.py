@@ -1,4 +1,4 @@
-"""Tests for jobs/fetch.py, the SSRF-safe downloader.
+"""Tests for lib/fetch.py, the SSRF-safe downloader.
 
 None of these tests touch the database. None looks up a host name either: the autouse
 `no_dns` fixture turns any name lookup into a test failure, so refusals are proven by the
@@ -17,7 +17,7 @@ import pytest
 import requests
 import responses
 
-from jobs import fetch
+from lib import fetch
 from tests.fetch_server import IMAGE, serve
 
 pytestmark = pytest.mark.timeout(20)
@@ -268,7 +268,7 @@ def test_it_refuses_control_characters(resolve_to):
 def test_it_logs_refusals_with_the_host_only(caplog, settings):
     settings.FETCH_ALLOWED_HOSTS = []
 
-    with caplog.at_level(logging.INFO, logger="jobs.fetch"):
+    with caplog.at_level(logging.INFO, logger="lib.fetch"):
         _refusal("http://10.0.0.1/private/path.jpg?token=s3cret")
 
     assert "10.0.0.1" in caplog.text

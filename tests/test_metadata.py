@@ -1,4 +1,4 @@
-"""Tests for jobs/metadata.py: EXIF, ICC profile and orientation carried onto results.
+"""Tests for lib/metadata.py: EXIF, ICC profile and orientation carried onto results.
 
 Real Pillow images: a source photo with EXIF (camera, date, GPS), an sRGB ICC profile and
 orientation 6 ("turn 90 degrees clockwise to view"), and results as an upscaler returns them.
@@ -16,8 +16,9 @@ import responses
 from django.core.files.base import ContentFile
 from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageOps
 
-from jobs import fetch, metadata, tasks
+from jobs import tasks
 from jobs.models import Job
+from lib import fetch, metadata
 from tests.test_tasks import RESULT_URL, accepted_job, add_status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]

@@ -17,10 +17,10 @@ from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from jobs import fetch
-from jobs.api_schema import openapi_document
-from jobs.models import ApiToken, Job
-from jobs.models_api import hash_token
+from api.models import ApiToken, hash_token
+from api.schema import openapi_document
+from jobs.models import Job
+from lib import fetch
 from tests.conftest import image_bytes, make_job, make_team_job, with_files
 from upscaler_site.wsgi import application
 

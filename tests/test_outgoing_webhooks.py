@@ -15,8 +15,10 @@ import pytest
 import requests
 import responses
 
-from jobs import fetch, outgoing
-from jobs.models import Job, Membership, WebhookDelivery, WebhookEndpoint
+from api import outgoing
+from api.models import WebhookDelivery, WebhookEndpoint
+from jobs.models import Job, Membership
+from lib import fetch
 from tests.conftest import make_job, make_team_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]

@@ -17,8 +17,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import fetch, tasks
+from jobs import tasks
 from jobs.models import Invitation, Job, Membership, ShareLink, Team
+from lib import fetch
 from tests.conftest import (
     add_member,
     cards,

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from jobs.models import Budget, Job, QuotaExceeded, Source, submit_batch
+from jobs.models import Budget, Job
+from jobs.submit import QuotaExceeded, Source, submit_batch
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]

@@ -16,8 +16,9 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
-from jobs import apixo, spend
+from jobs import apixo
 from jobs.models import AuditEntry, Budget, Charge, Job, Team
+from spend import services as spend
 from tests.conftest import make_job, make_team, make_team_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]

@@ -3,7 +3,7 @@
 The task functions are called directly. `schedule` is replaced by a recorder, so what a
 task would enqueue for later is asserted without Redis. HTTP is mocked with `responses`
 at APIXO's boundary (the exact documented URLs) and at the image hosts, whose names
-resolve to a public address through a patched `jobs.fetch._resolve`.
+resolve to a public address through a patched `lib.fetch._resolve`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from django.utils import timezone
 from PIL import Image
 from responses import matchers
 
-from jobs import fetch, tasks, throttle
+from jobs import tasks, throttle
 from jobs.advice import GENERIC
 from jobs.models import Budget, Charge, Job
+from lib import fetch
 from tests.apixo_support import auth, status_url, submit_url
 from tests.conftest import image_bytes, make_job
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from jobs.models import Budget, Job, QuotaExceeded, Source, submit_batch
+from jobs.models import Budget, Job
+from jobs.submit import QuotaExceeded, Source, submit_batch
 from tests.conftest import add_member, make_team, make_user
 from tests.test_quota import _race
 

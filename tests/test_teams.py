@@ -14,8 +14,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import fetch, tasks, teams
+from jobs import tasks
 from jobs.models import Budget, Charge, Invitation, Job, Membership, Team
+from lib import fetch
+from teams import services as teams
 from tests.conftest import add_member, make_job, make_team_job, make_user, next_poll
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]

@@ -1,4 +1,4 @@
-"""Thumbnails (jobs.images.make_thumbnail): WebP, at most 480 px, turned upright, for every
+"""Thumbnails (lib.images.make_thumbnail): WebP, at most 480 px, turned upright, for every
 kind of result APIXO can send. libvips makes PNG and WebP ones; Pillow JPEG ones, and any
 that libvips can't (the fallback is tested the same way)."""
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from jobs import images
+from lib import images
 
 ORIENTATION = 0x0112
 

@@ -88,6 +88,10 @@ INSTALLED_APPS = [
     "django_rq",
     "axes",
     "jobs",
+    "teams",
+    "accounts",
+    "spend",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -293,11 +297,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_IMAGES + 10
 # Stops reading a file past UPLOAD_MAX_BYTES instead of spooling all of it to disk.
 FILE_UPLOAD_HANDLERS = [
-    "jobs.uploads.SizeCappedUploadHandler",
+    "lib.uploads.SizeCappedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
-# host:port pairs that jobs/fetch.py may reach although they are not global addresses:
+# host:port pairs that lib/fetch.py may reach although they are not global addresses:
 # the embedded engine (its results and its sample images) in development, wherever
 # ENGINE_URL puts it. Everything else must be public.
 _engine = urlsplit(ENGINE_URL)

@@ -1,3 +1,5 @@
+"""Each app's routes, in the order they were matched before the split (no two overlap)."""
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -6,5 +8,9 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("jobs.urls")),
-    path("", include("jobs.urls_teams")),
+    path("", include("api.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("teams.urls")),
+    path("", include("spend.urls")),
+    path("", include("accounts.urls")),
 ]

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import jobs.models_api
+import lib.tokens
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('url', models.URLField(max_length=2048)),
-                ('secret', models.CharField(default=jobs.models_api.webhook_secret, max_length=64)),
+                ('secret', models.CharField(default=lib.tokens.webhook_secret, max_length=64)),
                 ('created', models.DateTimeField(default=django.utils.timezone.now)),
                 ('active', models.BooleanField(default=True, help_text='Paused endpoints get no deliveries.')),
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_endpoint', to=settings.AUTH_USER_MODEL)),

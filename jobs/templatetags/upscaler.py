@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django import template
 
-from jobs.models import cents as format_cents
+from lib.money import cents as format_cents
 
 register = template.Library()
 

@@ -22,8 +22,8 @@ import rq
 from django.db.models import Sum
 from django.test import Client
 
-from jobs import fetch
 from jobs.models import Budget, Charge, Job
+from lib import fetch
 from tests.conftest import make_user
 
 pytestmark = [

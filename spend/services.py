@@ -17,7 +17,8 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from jobs.models import AuditEntry, Budget, Charge, Job, Team, cents, month_start
+from jobs.models import AuditEntry, Budget, Charge, Job, Team, month_start
+from lib.money import cents
 
 
 class SpendError(Exception):

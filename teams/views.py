@@ -14,10 +14,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import access, teams
-from jobs.forms_teams import BudgetForm, InviteForm, RoleForm, TeamForm
+from jobs import access
 from jobs.models import Invitation, Membership
 from jobs.views import AuthedRequest
+from teams import services as teams
+from teams.forms import BudgetForm, InviteForm, RoleForm, TeamForm
 
 # --- access: one helper per object (the rules are in jobs.access) -------------------------
 

@@ -1,4 +1,4 @@
-"""Forms for teams, invitations, roles, team budgets and share links."""
+"""Forms for teams, invitations, roles and team budgets."""
 
 from __future__ import annotations
 
@@ -63,12 +63,3 @@ class BudgetForm(forms.Form):
         else:
             data["limit_cents"] = int(amount * 100)
         return data
-
-
-class ShareForm(forms.Form):
-    days = forms.TypedChoiceField(
-        choices=[(1, "1 day"), (7, "7 days"), (30, "30 days")],
-        coerce=int,
-        initial=7,
-        label="Link works for",
-    )

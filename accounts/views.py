@@ -11,10 +11,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from jobs import access, accounts, teams
-from jobs.forms import SignupForm
-from jobs.models import Budget, Invitation, cents
+from accounts import services as accounts
+from accounts.forms import SignupForm
+from jobs import access
+from jobs.models import Budget, Invitation
 from jobs.views import AuthedRequest
+from lib.money import cents
+from teams import services as teams
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 

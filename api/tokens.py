@@ -10,9 +10,9 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from jobs import outgoing
-from jobs.forms_api import TokenForm, WebhookForm
-from jobs.models_api import ApiToken, WebhookEndpoint, webhook_secret
+from api import outgoing
+from api.forms import TokenForm, WebhookForm
+from api.models import ApiToken, WebhookEndpoint, webhook_secret
 from jobs.views import AuthedRequest
 
 RECENT_DELIVERIES = 10

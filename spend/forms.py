@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from jobs.models import Budget, Charge, Team
-from jobs.spend import DateRange
+from spend.services import DateRange
 
 
 class RangeForm(forms.Form):

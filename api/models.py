@@ -1,12 +1,11 @@
 """Models of the JSON API: personal API tokens, and the webhook endpoint each user may set.
 
-Imported at the end of jobs/models.py, so they belong to the jobs app like every other
-model; they live here to keep the API's pieces together.
+Moved here from the jobs app by state-only migrations (api 0001, jobs 0008): their tables
+keep the names the jobs app gave them (db_table), so no row moved.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from datetime import timedelta
@@ -17,16 +16,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from lib.tokens import hash_token, webhook_secret
+
 TOKEN_PREFIX = "ups_"
 # Longer than any token we issue: a bigger Authorization header isn't worth hashing.
 TOKEN_MAX_LENGTH = 100
 # last_used is written at most this often per token, not on every request.
 TOUCH_EVERY = timedelta(minutes=1)
-
-
-def hash_token(raw: str) -> str:
-    """The stored form of a token: SHA-256, hex. Tokens are random, so no salt is needed."""
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class ApiToken(models.Model):
@@ -45,6 +41,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "jobs_apitoken"
         indexes = [models.Index(fields=["user", "-created"], name="apitoken_user_created")]
 
     def __str__(self) -> str:
@@ -97,10 +94,6 @@ class ApiToken(models.Model):
         return revoked == 1
 
 
-def webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
-
-
 class WebhookEndpoint(models.Model):
     """Where a user's finished jobs are announced: one URL per user, with its signing secret.
 
@@ -115,6 +108,9 @@ class WebhookEndpoint(models.Model):
     secret = models.CharField(max_length=64, default=webhook_secret)
     created = models.DateTimeField(default=timezone.now)
     active = models.BooleanField(default=True, help_text="Paused endpoints get no deliveries.")
+
+    class Meta:
+        db_table = "jobs_webhookendpoint"
 
     def __str__(self) -> str:
         return f"Webhook of {self.user} to {self.url}"
@@ -144,6 +140,7 @@ class WebhookDelivery(models.Model):
     will_retry = models.BooleanField(default=False)
 
     class Meta:
+        db_table = "jobs_webhookdelivery"
         verbose_name_plural = "webhook deliveries"
         indexes = [models.Index(fields=["endpoint", "-created"], name="delivery_endpoint_created")]
 

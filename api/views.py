@@ -1,4 +1,4 @@
-"""The JSON API for scripts, under /api/v1/ (described by jobs/api_schema.py).
+"""The JSON API for scripts, under /api/v1/ (described by api/schema.py).
 
 Requests authenticate with a personal API token (`Authorization: Bearer ups_...`), never a
 session cookie, so the views are CSRF-exempt and skip the login redirect. A submission goes
@@ -34,11 +34,13 @@ from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from api.models import ApiToken
+from api.schema import openapi_document
+from api.serializers import job_json
 from jobs import access, views
-from jobs.api_schema import openapi_document
 from jobs.forms import SubmitForm
-from jobs.models import Batch, Job, Membership, QuotaExceeded, submit_batch
-from jobs.models_api import ApiToken
+from jobs.models import Batch, Job, Membership
+from jobs.submit import QuotaExceeded, submit_batch
 
 NON_FIELD = "non_field_errors"
 PER_PAGE = 24
@@ -116,53 +118,6 @@ def api_view(*methods: str, query: tuple[str, ...] = ()) -> Callable[[ApiView], 
         return wrapper
 
     return decorator
-
-
-# --- what a job looks like ----------------------------------------------------------------
-
-
-def _time(value: Any) -> str | None:
-    return value.isoformat() if value else None
-
-
-def job_json(job: Job) -> dict[str, Any]:
-    """A job as the API (and the webhooks) show it. Select user, team and retry_of."""
-    site = settings.SITE_URL
-    done = job.state == Job.State.SUCCESS and bool(job.result_file)
-    return {
-        "id": str(job.code),
-        "url": site + reverse("api_job", args=[job.code]),
-        "web_url": site + job.get_absolute_url(),
-        "state": job.state,
-        "team": str(job.team.code) if job.team else None,
-        "submitted_by": job.user.username if job.user else None,
-        "retry_of": str(job.retry_of.code) if job.retry_of else None,
-        "resolution": job.resolution,
-        "output_format": job.output_format,
-        "source": {
-            "name": job.source_name,
-            "url": job.source_url or None,
-            "width": job.source_width,
-            "height": job.source_height,
-            "bytes": job.source_bytes,
-        },
-        "result": {
-            "url": site + reverse("api_job_result", args=[job.code]),
-            "file_name": job.download_name,
-            "width": job.result_width,
-            "height": job.result_height,
-            "bytes": job.result_bytes,
-            "made_by": job.made_by,
-        }
-        if done
-        else None,
-        "fail_code": job.fail_code or None,
-        "fail_message": job.fail_msg or None,
-        "advice": job.advice if job.state == Job.State.FAILED else None,
-        "created": _time(job.created),
-        "submitted_at": _time(job.submitted_at),
-        "finished_at": _time(job.finished_at),
-    }
 
 
 def _jobs(qs: Any) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from jobs import fetch
+from lib import fetch
 
 
 class TokenForm(forms.Form):

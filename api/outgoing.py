@@ -1,8 +1,9 @@
 """Outgoing webhooks: tell a user's own URL when a job they submitted finishes.
 
-Job.move calls job_finished (on commit) when a job reaches success or failed. If the
+Job.move sends the job_finished signal when a job reaches success or failed, and
+on_job_finished calls job_finished on commit. If the
 submitter has an active WebhookEndpoint, an RQ job POSTs the event there through
-jobs.fetch.post (global addresses only, no redirects followed), signed Stripe-style:
+lib.fetch.post (global addresses only, no redirects followed), signed Stripe-style:
 
     Upscaler-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
 
@@ -21,14 +22,17 @@ import random
 import time
 import uuid
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import django_rq
 from django.conf import settings
+from django.db import transaction
 
-from jobs import fetch
+from api.models import WebhookDelivery, WebhookEndpoint
+from api.serializers import job_json
 from jobs.models import Job, Membership
-from jobs.models_api import WebhookDelivery, WebhookEndpoint
+from lib import fetch
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "Upscaler-Signature"
@@ -64,6 +68,12 @@ def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
 # --- events -------------------------------------------------------------------------------
 
 
+def on_job_finished(sender: Any, job_id: int, **kwargs: Any) -> None:
+    """Receiver of jobs.models.job_finished (sent inside the move's transaction): announce
+    the job once it is committed. robust: a failing announcement must not fail the job."""
+    transaction.on_commit(partial(job_finished, job_id), robust=True)
+
+
 def job_finished(job_id: int) -> None:
     """Queue the job's event for its submitter's endpoint, if they have an active one."""
     # One query in the common case (no endpoint): this runs for every finished job.
@@ -76,8 +86,6 @@ def job_finished(job_id: int) -> None:
     # Someone who has left the team no longer hears about its images.
     if job.team_id and not Membership.objects.filter(team_id=job.team_id, user=job.user).exists():
         return
-    from jobs.api import job_json
-
     enqueue_event(endpoint, EVENTS[job.state], {"job": job_json(job)}, job.pk)
 
 

@@ -12,10 +12,11 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import apixo, spend
-from jobs.forms_spend import QuotaForm, RangeForm, RefundForm
+from jobs import apixo
 from jobs.models import AuditEntry
 from jobs.views import AuthedRequest
+from spend import services as spend
+from spend.forms import QuotaForm, RangeForm, RefundForm
 
 
 def _require_staff(request: AuthedRequest) -> None:

@@ -208,11 +208,3 @@ def spend_per_member(team: Team) -> list[dict[str, Any]]:
         .order_by("-cents", "user__username")
     )
     return [{"name": r["user__username"] or "(deleted account)", "cents": r["cents"]} for r in rows]
-
-
-def admin_emails(team: Team) -> list[str]:
-    return list(
-        team.memberships.filter(role__in=(Role.OWNER, Role.ADMIN))
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
