@@ -1,6 +1,6 @@
 """Build the container image from this checkout and smoke-test every role of it.
 
-    python scripts/image_test.py [--no-build] [--keep]
+    python scripts/image_test.py [--fresh | --no-build] [--keep]
 
 No Docker engine runs on our machines, so this uses Debian's own tools (docs/deploy.md,
 "The image without Docker"):
@@ -21,8 +21,9 @@ No Docker engine runs on our machines, so this uses Debian's own tools (docs/dep
    the worker, and served back to the user.
 
 Every wait has a time limit, and the whole run has one (TOTAL_LIMIT), so a hang fails in
-minutes. Exit 0 when every check passed. --no-build reuses the image built last time;
---keep leaves the containers' volumes and logs in the temp folder it prints.
+minutes. Exit 0 when every check passed. --fresh (CI) makes the base anew and builds with
+no cached layer, as on a new machine; --no-build reuses the image built last time; --keep
+leaves the containers' volumes and logs in the temp folder it prints.
 """
 
 from __future__ import annotations
@@ -132,9 +133,9 @@ def image_exists(name: str) -> bool:
     )
 
 
-def make_base(tmp: Path) -> None:
+def make_base(tmp: Path, fresh: bool) -> None:
     """Debian 13 minbase from Debian's own archive, as a local image."""
-    if image_exists(BASE_IMAGE):
+    if image_exists(BASE_IMAGE) and not fresh:
         say(f"base {BASE_IMAGE} is there already")
         return
     tarball = tmp / "base.tar"
@@ -151,7 +152,7 @@ def make_base(tmp: Path) -> None:
     say(f"base {BASE_IMAGE} made in {time.monotonic() - began:.0f} s")
 
 
-def build(log: Path) -> float:
+def build(log: Path, fresh: bool) -> float:
     """Build the Dockerfile into IMAGE; return the seconds it took."""
     cmd = [
         "buildah",
@@ -163,6 +164,8 @@ def build(log: Path) -> float:
         f"--build-arg=BASE={BASE_IMAGE}",
         f"--tag={IMAGE}",
     ]
+    if fresh:
+        cmd.append("--no-cache")
     if CA_BUNDLE.is_file():
         cmd.append(f"--secret=id=ca,src={CA_BUNDLE}")
     began = time.monotonic()
@@ -545,7 +548,9 @@ def time_limit(seconds: int) -> Iterator[None]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="scripts/image_test.py", description=__doc__)
-    parser.add_argument("--no-build", action="store_true", help="reuse the last image")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--fresh", action="store_true", help="no cached base or layer (CI)")
+    which.add_argument("--no-build", action="store_true", help="reuse the last image")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args(argv)
     for tool in ("buildah", "mmdebstrap", "redis-server"):
@@ -559,8 +564,8 @@ def main(argv: list[str]) -> int:
     try:
         with time_limit(TOTAL_LIMIT):
             if not args.no_build:
-                make_base(tmp)
-                seconds = build(tmp / "build.log")
+                make_base(tmp, args.fresh)
+                seconds = build(tmp / "build.log", args.fresh)
                 passed(f"build: {IMAGE} built in {seconds:.0f} s")
             config = inspect_image()
             size = run(["buildah", "images", "--format", "{{.Size}}", IMAGE], 60).strip()
@@ -592,6 +597,8 @@ def main(argv: list[str]) -> int:
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
+        if args.fresh:  # what the rebuild left behind: old bases, layers of earlier builds
+            subprocess.run(["buildah", "rmi", "--prune"], capture_output=True, check=False)
         if args.keep:
             say(f"kept {tmp}")
         else:
