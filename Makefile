@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres build venv system-deps test-deps postgres-deps bench clean
+.PHONY: run test test-postgres build image-test venv system-deps test-deps postgres-deps image-deps bench clean
 
 # scripts/run.py migrates and creates the demo account once its Redis answers.
 run: venv system-deps
@@ -28,6 +28,12 @@ test-postgres: venv test-deps postgres-deps
 build: venv
 	PYTHON=$(PY) scripts/build.sh --no-install
 
+# The container image, built from this checkout with Debian's own tools (no Docker engine)
+# and smoke-tested: every role, and an upload and a link upscaled end to end. CI runs it.
+# See docs/deploy.md, "The image without Docker".
+image-test: venv system-deps image-deps
+	$(PY) scripts/image_test.py $(IMAGE_TEST_ARGS)
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -46,6 +52,12 @@ test-deps: system-deps
 
 postgres-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || scripts/apt-install.sh postgresql
+
+# buildah builds and runs the image (chroot isolation: no daemon, no runc), mmdebstrap
+# bootstraps its Debian base; uidmap lets the same tools run rootless.
+image-deps:
+	@command -v buildah >/dev/null && command -v mmdebstrap >/dev/null \
+	  || scripts/apt-install.sh buildah mmdebstrap uidmap
 
 bench: venv system-deps
 	$(PY) bench/run_all.py
