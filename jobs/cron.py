@@ -1,4 +1,4 @@
-"""Periodic jobs, for django-rq's cron scheduler: `python manage.py rqcron jobs.cron`.
+"""Periodic jobs, for django-rq's cron scheduler: `python manage.py runcron` (jobs/management/commands/runcron.py).
 
 Run exactly one such process per deployment (compose's `cron` service).
 """

@@ -402,7 +402,7 @@ def _tmp_dir() -> str:
 def reconcile() -> dict[str, int]:
     """Re-enqueue the work of every in-flight job whose next step is overdue.
 
-    Run every RECONCILE_INTERVAL s by `manage.py rqcron jobs.cron`. The database is the source of
+    Run every RECONCILE_INTERVAL s by `manage.py runcron`. The database is the source of
     truth: after a worker was killed, or Redis restarted or was flushed, this rebuilds the
     queue from the jobs' states. Work enqueued twice is harmless: every task function
     re-reads the job and moves it by conditional UPDATE.

@@ -228,6 +228,8 @@ REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600, "DEFAULT_RESULT_TTL": 600},
 }
+# Our heartbeat for /healthz, and a work loop that waits out a Redis outage.
+RQ = {"WORKER_CLASS": "jobs.heartbeat.Worker"}
 # Redis-backed, so rate limits, the circuit breaker and sessions are shared by every web
 # and worker process (a local-memory cache would count per process).
 CACHES = {
@@ -273,7 +275,7 @@ if APIXO_CALLBACKS not in ("auto", "on", "off"):
 # In callback mode a slow safety poll still finishes a job whose callback never came.
 APIXO_SAFETY_POLL = envfloat("APIXO_SAFETY_POLL", "20" if USING_ENGINE else "300")
 
-# The reconciler (python manage.py rqcron jobs.cron) re-enqueues work Redis lost: every
+# The reconciler (python manage.py runcron) re-enqueues work Redis lost: every
 # RECONCILE_INTERVAL s it looks for jobs whose next step is RECONCILE_GRACE s overdue.
 RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", "30")
 RECONCILE_GRACE = envfloat("RECONCILE_GRACE", "60")
