@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import django_rq
+import redis
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
@@ -46,8 +47,36 @@ def _queue() -> Any:
 
 
 def enqueue_start(job_id: int) -> None:
-    """Start a job once the current transaction commits (django-rq's on_db_commit mode)."""
-    _queue().enqueue(start_job, job_id)
+    """Start a job once the current transaction commits (django-rq's on_db_commit mode).
+
+    If Redis went away since queue_is_up() said yes, the job stays queued with no
+    next_check_at, which the reconciler's next run treats as overdue: it starts it.
+    """
+    try:
+        _queue().enqueue(start_job, job_id)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        logger.warning("Job %s: not enqueued (%s); the reconciler will start it", job_id, e)
+        Job.objects.filter(pk=job_id, state=S.QUEUED).update(next_check_at=None)
+
+
+QUEUE_DOWN = (
+    "We can't take new images right now: our job queue is unreachable. Nothing was "
+    "submitted or charged. Please try again in a minute."
+)
+
+
+def queue_is_up() -> bool:
+    """Whether the queue's Redis answers right now. A submit is refused before anything is
+    reserved or saved when it doesn't, rather than leaving jobs nothing will run soon."""
+    try:
+        conn = django_rq.get_connection("default")
+        conn.connection_pool.connection_kwargs.update(
+            socket_timeout=2.0, socket_connect_timeout=2.0
+        )
+        return bool(conn.ping())
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        logger.warning("Submit refused: Redis unreachable: %s", e)
+        return False
 
 
 def schedule(func: Any, job_id: int, delay: float, *args: Any) -> None:

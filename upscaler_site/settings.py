@@ -234,9 +234,11 @@ RQ = {"WORKER_CLASS": "jobs.heartbeat.Worker"}
 # and worker process (a local-memory cache would count per process).
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # A Redis outage reads as an empty cache, not a 500 (jobs/cache.py).
+        "BACKEND": "jobs.cache.TolerantRedisCache",
         "LOCATION": envstr("CACHE_URL", REDIS_URL),
         "KEY_PREFIX": "upscaler",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
     }
 }
 # Sessions read from the cache first, so a live poll needn't touch the database for them.

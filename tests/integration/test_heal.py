@@ -7,11 +7,17 @@ the table.
 
 from __future__ import annotations
 
+import html
 import os
+import shutil
 import signal
+import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +25,9 @@ import redis
 from django.test import Client
 
 from jobs.models import Budget, Charge, Job
-from tests.conftest import make_user
+from jobs.tasks import QUEUE_DOWN
+from tests.conftest import free_port, make_user
+from tests.integration.conftest import ROOT
 
 pytestmark = [
     pytest.mark.integration,
@@ -109,3 +117,153 @@ def test_a_worker_killed_with_sigkill_is_reported_dead_within_60_s(
     print(f"\nkill -9'd worker reported dead after {took:.1f} s")
     assert _healthz()[0] == 503
     assert _healthz()[1]["reconciler"] == "ok"
+
+
+class RedisServer:
+    """A redis-server of this test's own, without persistence, to stop and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        server = shutil.which("redis-server")
+        assert server, "redis-server is not installed"
+        self.proc = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir)]
+            + ["--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        _seconds_until(self.answers, 10, "redis-server up")
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
+        except redis.ConnectionError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path, settings: Any) -> Iterator[RedisServer]:
+    """A Redis this process, its live server and the processes it starts all use."""
+    server = RedisServer(tmp_path)
+    server.start()
+    settings.RQ_QUEUES = {"default": {"URL": server.url, "DEFAULT_TIMEOUT": 120}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "jobs.cache.TolerantRedisCache",
+            "LOCATION": server.url.rsplit("/", 1)[0] + "/1",
+            "KEY_PREFIX": "upscaler",
+        }
+    }
+    yield server
+    server.kill()
+
+
+class SlowSource:
+    """Serves a sample image after a pause, so the worker is busy downloading it when the
+    test pulls Redis away (RQ's work loop quits on a Redis error in a busy worker)."""
+
+    def __init__(self, pause: float) -> None:
+        body = (ROOT / "apixo_engine" / "samples" / "logo.png").read_bytes()
+        self.requested = threading.Event()
+        requested = self.requested
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                requested.set()
+                time.sleep(pause)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.netloc = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def slow_source() -> Iterator[SlowSource]:
+    source = SlowSource(pause=4)
+    yield source
+    source.server.shutdown()
+
+
+@pytest.fixture
+def engine_extra_hosts(slow_source: SlowSource) -> list[str]:
+    return [slow_source.netloc]
+
+
+def test_worker_and_cron_wait_out_a_redis_outage_and_submits_are_refused_meanwhile(
+    own_redis: RedisServer,
+    slow_source: SlowSource,
+    start_process: Any,
+    engine: str,
+    app_settings: dict[str, str],
+    settings: Any,
+) -> None:
+    settings.FETCH_ALLOWED_HOSTS = [*settings.FETCH_ALLOWED_HOSTS, slow_source.netloc]
+    env = {
+        **FAST_RECONCILE,
+        "REDIS_URL": own_redis.url,
+        "CACHE_URL": own_redis.url.rsplit("/", 1)[0] + "/1",
+        "FETCH_ALLOWED_HOSTS": f"{app_settings['FETCH_ALLOWED_HOSTS']},{slow_source.netloc}",
+    }
+    worker = start_process("rqworker", "default", "--with-scheduler", **env)
+    cron = start_process("runcron", **env)
+    _seconds_until(_green, 30, "/healthz green at start")
+    user = make_user("otto")
+    # In flight while Redis goes: its scheduled polls are lost with it.
+    assert _submit(user, f"{engine}/samples/landscape.jpg?engine_delay=8").status_code == 302
+    _seconds_until(
+        lambda: Job.objects.filter(user=user, state__in=(S.PENDING, S.PROCESSING)).exists(),
+        30,
+        "the task accepted",
+    )
+    # And one the worker is downloading at that moment.
+    assert _submit(user, f"http://{slow_source.netloc}/logo.png").status_code == 302
+    assert slow_source.requested.wait(20)
+    own_redis.kill()
+    down_at = time.monotonic()
+
+    # The web: pages work, a submit says it can't be taken, and leaves nothing behind.
+    client = Client()
+    client.force_login(user)
+    assert client.get("/").status_code == 200
+    r = _submit(user, f"{engine}/samples/logo.png")
+    assert r.status_code == 503
+    assert QUEUE_DOWN in html.unescape(r.content.decode())
+    assert Job.objects.filter(user=user).count() == 2
+    assert Budget.objects.get(user=user).reserved_cents + Charge.objects.count() == 2
+    status, body = _healthz()
+    assert status == 503
+    assert body["checks"]["redis"] == "error: ConnectionError"
+
+    # RQ's worker and cron used to exit within 20 s of this.
+    time.sleep(max(0.0, 25 - (time.monotonic() - down_at)))
+    assert worker.poll() is None, "the worker exited during the outage"
+    assert cron.poll() is None, "the cron process exited during the outage"
+
+    own_redis.start()  # empty: no persistence
+    took = _seconds_until(_green, 60, "/healthz green after Redis came back")
+    print(f"\n/healthz green again {took:.1f} s after Redis came back (down ~25 s)")
+    # The reconciler starts and polls again what Redis lost.
+    jobs = _wait_done(user, 60)
+    assert [j.state for j in jobs] == [S.SUCCESS] * 2, [(j.fail_code, j.fail_msg) for j in jobs]
+    assert _submit(user, f"{engine}/samples/logo.png", force_new="on").status_code == 302
+    jobs = _wait_done(user, 40)
+    assert [j.state for j in jobs] == [S.SUCCESS] * 3
+    _charged_once_each(user, 3)
+    assert worker.poll() is None and cron.poll() is None
