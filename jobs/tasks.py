@@ -441,7 +441,8 @@ def reconcile() -> dict[str, int]:
     Return counts per action, for the log.
     """
     now = timezone.now()
-    counts = {"started": 0, "polled": 0, "needs_attention": 0}
+    counts = {"started": 0, "polled": 0, "needs_attention": 0, "reclaimed": 0}
+    counts["reclaimed"] = _reclaim_dead_claims()
     queued_due = now - timedelta(seconds=settings.RECONCILE_QUEUED_GRACE)
     for job_id in _overdue(Job.objects.filter(state=S.QUEUED), queued_due):
         schedule(start_job, job_id, 0)
@@ -461,6 +462,51 @@ def reconcile() -> dict[str, int]:
     if any(counts.values()):
         logger.info("Reconciler: %s", counts)
     return counts
+
+
+def _reclaim_dead_claims() -> int:
+    """Re-enqueue the work a worker took from the queue and then died with. Return how many.
+
+    A job RQ started on a worker with no heartbeat for heartbeat.MAX_AGE s will never end:
+    its job goes on now rather than after the reconciler's grace (10 minutes for a queued
+    job whose link was downloading). A submit in flight is left to the rule above: APIXO
+    may have it.
+    """
+    from rq.job import Job as RQJob
+    from rq.registry import StartedJobRegistry
+
+    from jobs import heartbeat
+
+    conn = django_rq.get_connection("default")
+    try:
+        alive = set(heartbeat.alive(conn, heartbeat.worker_role("default")))
+        ids = StartedJobRegistry("default", connection=conn).get_job_ids()
+        claims = [j for j in RQJob.fetch_many(ids, connection=conn) if j is not None]
+    except (redis.ConnectionError, redis.TimeoutError):
+        return 0
+    cutoff = timezone.now() - timedelta(seconds=heartbeat.MAX_AGE)
+    steps = {f"{__name__}.{f.__name__}" for f in (start_job, submit_job, poll_job)}
+    reclaimed = 0
+    for claim in claims:
+        if not claim.worker_name or claim.worker_name in alive:
+            continue
+        if claim.started_at is None or claim.started_at > cutoff or claim.func_name not in steps:
+            continue
+        # Once per claim: RQ keeps it in the registry until its own (long) TTL runs out.
+        if not cache.add(f"reconcile:claim:{claim.id}", 1, 3600):
+            continue
+        job = Job.objects.filter(pk=claim.args[0]).first()
+        if job is None:
+            continue
+        if job.state == S.QUEUED:
+            schedule(start_job, job.pk, 0)
+        elif job.state in (S.PENDING, S.PROCESSING):
+            schedule(poll_job, job.pk, 0)
+        else:
+            continue
+        logger.info("Job %s: its worker %s died; its work goes on", job.code, claim.worker_name)
+        reclaimed += 1
+    return reclaimed
 
 
 def _overdue(jobs: Any, before: Any) -> list[int]:

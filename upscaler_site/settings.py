@@ -279,7 +279,7 @@ APIXO_SAFETY_POLL = envfloat("APIXO_SAFETY_POLL", "20" if USING_ENGINE else "300
 
 # The reconciler (python manage.py runcron) re-enqueues work Redis lost: every
 # RECONCILE_INTERVAL s it looks for jobs whose next step is RECONCILE_GRACE s overdue.
-RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", "30")
+RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", "15")
 RECONCILE_GRACE = envfloat("RECONCILE_GRACE", "60")
 # Queued jobs may wait in a long queue legitimately, so they get a longer grace.
 RECONCILE_QUEUED_GRACE = envfloat("RECONCILE_QUEUED_GRACE", "600")

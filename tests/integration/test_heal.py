@@ -7,6 +7,7 @@ the table.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import shutil
@@ -267,3 +268,46 @@ def test_worker_and_cron_wait_out_a_redis_outage_and_submits_are_refused_meanwhi
     assert [j.state for j in jobs] == [S.SUCCESS] * 3
     _charged_once_each(user, 3)
     assert worker.poll() is None and cron.poll() is None
+
+
+def _kill_with_children(pid: int) -> None:
+    """SIGKILL a process and every process it started, as a host or container death does."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += (task / "children").read_text().split()
+    os.kill(pid, signal.SIGKILL)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            _kill_with_children(int(child))
+
+
+def test_a_job_whose_worker_died_downloading_its_link_goes_on_within_60_s(
+    slow_source: SlowSource,
+    start_worker: Any,
+    start_process: Any,
+    app_settings: dict[str, str],
+    settings: Any,
+) -> None:
+    settings.FETCH_ALLOWED_HOSTS = [*settings.FETCH_ALLOWED_HOSTS, slow_source.netloc]
+    # The default graces (a queued job: 600 s); the reconciler runs every 5 s.
+    env = {
+        "RECONCILE_INTERVAL": "5",
+        "FETCH_ALLOWED_HOSTS": f"{app_settings['FETCH_ALLOWED_HOSTS']},{slow_source.netloc}",
+    }
+    first = start_worker(**env)
+    start_process("runcron", **env)
+    user = make_user("dora")
+    assert _submit(user, f"http://{slow_source.netloc}/logo.png").status_code == 302
+    assert slow_source.requested.wait(30)
+    _kill_with_children(first.pid)  # RQ's work horse runs in a session of its own
+    first.wait(10)
+    killed_at = time.monotonic()
+    slow_source.requested.clear()
+    start_worker(**env)
+    assert slow_source.requested.wait(60), "nothing downloaded the link again"
+    took = time.monotonic() - killed_at
+    print(f"\njob of a kill -9'd worker taken up again after {took:.1f} s")
+    assert took < 60
+    [job] = _wait_done(user, 40)
+    assert job.state == S.SUCCESS, (job.fail_code, job.fail_msg)
+    _charged_once_each(user, 1)
