@@ -47,6 +47,8 @@ def test_an_upload_left_by_a_killed_web_process_is_swept(tmp_path: Path, setting
             except OSError:
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
+        # The master accepts before its worker has booted, which takes seconds under load.
+        conn.settimeout(30)
         # A CSRF cookie, so the middleware reads the body (for the token) instead of
         # refusing at once; reading it is what spools the file.
         conn.sendall(f"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
@@ -55,7 +57,7 @@ def test_an_upload_left_by_a_killed_web_process_is_swept(tmp_path: Path, setting
             reply += conn.recv(65536)
         token = reply.split(b"csrftoken=", 1)[1].split(b";", 1)[0].decode()
         conn.close()
-        conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+        conn = socket.create_connection(("127.0.0.1", port), timeout=30)
         boundary = "b0undary"
         head = (
             f"--{boundary}\r\n"
