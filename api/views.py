@@ -37,7 +37,7 @@ from django.views.decorators.http import require_GET
 from api.models import ApiToken
 from api.schema import openapi_document
 from api.serializers import job_json
-from jobs import access, views
+from jobs import access, tasks, views
 from jobs.forms import SubmitForm
 from jobs.models import Batch, Job, Membership
 from jobs.submit import QuotaExceeded, submit_batch
@@ -232,6 +232,8 @@ def _submit(request: ApiRequest) -> HttpResponseBase:
     member = _submit_context(request, team_code)
     if not views._within_rate_limit(request):
         return error(429, RATE_LIMITED, Retry_After="60")
+    if not tasks.queue_is_up():
+        return error(503, tasks.QUEUE_DOWN, Retry_After="30")
     form = SubmitForm(data, files, oversized=getattr(request, "oversized_uploads", []))
     if not form.is_valid():
         return errors(400, _form_errors(form))

@@ -1,4 +1,4 @@
-"""Periodic jobs, for django-rq's cron scheduler: `python manage.py rqcron jobs.cron`.
+"""Periodic jobs, for django-rq's cron scheduler: `python manage.py runcron` (jobs/management/commands/runcron.py).
 
 Run exactly one such process per deployment (compose's `cron` service).
 """
@@ -10,12 +10,16 @@ from rq import cron
 
 from jobs.notifications import notify_finished_batches
 from jobs.retention import purge_expired
+from jobs.sweep import sweep_temp_files
 from jobs.tasks import reconcile
 
 cron.register(reconcile, "default", interval=settings.RECONCILE_INTERVAL)
 
 # Does nothing while RETENTION_DAYS is 0 (keep until deleted).
 cron.register(purge_expired, "default", interval=3600)
+
+# Temp files a killed web process or worker left behind (jobs/sweep.py).
+cron.register(sweep_temp_files, "default", interval=3600)
 
 # "Your batch is done" emails the worker didn't send (batches ended by a cancel, say).
 cron.register(notify_finished_batches, "default", interval=60)

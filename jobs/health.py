@@ -1,4 +1,9 @@
-"""`/healthz` for load balancers and Docker: the database, Redis and a live RQ worker.
+"""`/healthz` for load balancers and Docker: the database, Redis and a live RQ worker, and
+beside them the cron process (the reconciler); both heartbeats are our own (jobs.heartbeat).
+
+The reconciler is reported but doesn't decide the status: without it the site still
+serves and the worker still works, only recovery from lost queue entries waits, and a
+load balancer must not pull every web host for that.
 
 No login (load balancers have none), no secrets in the answer: each check is "ok" or the
 name of what went wrong; details go to the log.
@@ -7,7 +12,6 @@ name of what went wrong; details go to the log.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import django_rq
 from django.contrib.auth.decorators import login_not_required
@@ -16,15 +20,11 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from redis import Redis
-from rq import Worker
-from rq.defaults import DEFAULT_WORKER_TTL
-from rq.utils import now
+
+from jobs import heartbeat
 
 logger = logging.getLogger(__name__)
 
-# An idle worker blocks on Redis for its TTL less 15 s between heartbeats, and rq drops a
-# worker's key TTL + 60 s after its last one: older than that, it is gone.
-WORKER_MAX_AGE = timedelta(seconds=DEFAULT_WORKER_TTL + 60)
 # Without a timeout, an unreachable (not refusing) Redis would hang the probe.
 REDIS_TIMEOUT = 2.0
 
@@ -36,12 +36,16 @@ def _failed(name: str, e: Exception) -> str:
 
 def _worker(conn: Redis) -> str:
     """Return "ok" if a worker on the default queue sent a heartbeat lately."""
-    queue = django_rq.get_queue("default", connection=conn)
-    cutoff = now() - WORKER_MAX_AGE
-    for worker in Worker.all(queue=queue):
-        if worker.last_heartbeat and worker.last_heartbeat >= cutoff:
-            return "ok"
+    if heartbeat.alive(conn, heartbeat.worker_role("default")):
+        return "ok"
     return "no worker with a recent heartbeat"
+
+
+def _reconciler(conn: Redis) -> str:
+    """Return "ok" if the cron process (`manage.py runcron`) sent a heartbeat lately."""
+    if heartbeat.alive(conn, "cron"):
+        return "ok"
+    return "no reconciler (cron) with a recent heartbeat"
 
 
 @login_not_required
@@ -64,9 +68,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
         conn.ping()
         checks["redis"] = "ok"
         checks["worker"] = _worker(conn)
+        reconciler = _reconciler(conn)
     except Exception as e:
-        checks["redis"] = checks["worker"] = _failed("redis", e)
+        checks["redis"] = checks["worker"] = reconciler = _failed("redis", e)
     ok = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ok else "fail", "checks": checks}, status=200 if ok else 503
-    )
+    body = {"status": "ok" if ok else "fail", "checks": checks, "reconciler": reconciler}
+    return JsonResponse(body, status=200 if ok else 503)

@@ -1,7 +1,7 @@
 """Deleting stored images: expired ones (RETENTION_DAYS) and a deleted account's.
 
 `purge_expired()` is a plain function for a scheduler; `jobs/cron.py` (the module that
-`manage.py rqcron jobs.cron` loads) registers it hourly:
+`manage.py runcron` loads) registers it hourly:
 
     cron.register(purge_expired, "default", interval=3600)
 """

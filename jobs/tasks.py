@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 import django_rq
+import redis
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
@@ -51,8 +52,36 @@ def _queue() -> Any:
 
 
 def enqueue_start(job_id: int) -> None:
-    """Start a job once the current transaction commits (django-rq's on_db_commit mode)."""
-    _queue().enqueue(start_job, job_id)
+    """Start a job once the current transaction commits (django-rq's on_db_commit mode).
+
+    If Redis went away since queue_is_up() said yes, the job stays queued with no
+    next_check_at, which the reconciler's next run treats as overdue: it starts it.
+    """
+    try:
+        _queue().enqueue(start_job, job_id)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        logger.warning("Job %s: not enqueued (%s); the reconciler will start it", job_id, e)
+        Job.objects.filter(pk=job_id, state=S.QUEUED).update(next_check_at=None)
+
+
+QUEUE_DOWN = (
+    "We can't take new images right now: our job queue is unreachable. Nothing was "
+    "submitted or charged. Please try again in a minute."
+)
+
+
+def queue_is_up() -> bool:
+    """Whether the queue's Redis answers right now. A submit is refused before anything is
+    reserved or saved when it doesn't, rather than leaving jobs nothing will run soon."""
+    try:
+        conn = django_rq.get_connection("default")
+        conn.connection_pool.connection_kwargs.update(
+            socket_timeout=2.0, socket_connect_timeout=2.0
+        )
+        return bool(conn.ping())
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        logger.warning("Submit refused: Redis unreachable: %s", e)
+        return False
 
 
 def schedule(func: Any, job_id: int, delay: float, *args: Any) -> None:
@@ -415,7 +444,7 @@ def _tmp_dir() -> str:
 def reconcile() -> dict[str, int]:
     """Re-enqueue the work of every in-flight job whose next step is overdue.
 
-    Run every RECONCILE_INTERVAL s by `manage.py rqcron jobs.cron`. The database is the source of
+    Run every RECONCILE_INTERVAL s by `manage.py runcron`. The database is the source of
     truth: after a worker was killed, or Redis restarted or was flushed, this rebuilds the
     queue from the jobs' states. Work enqueued twice is harmless: every task function
     re-reads the job and moves it by conditional UPDATE.
@@ -425,7 +454,8 @@ def reconcile() -> dict[str, int]:
     Return counts per action, for the log.
     """
     now = timezone.now()
-    counts = {"started": 0, "polled": 0, "needs_attention": 0}
+    counts = {"started": 0, "polled": 0, "needs_attention": 0, "reclaimed": 0}
+    counts["reclaimed"] = _reclaim_dead_claims()
     queued_due = now - timedelta(seconds=settings.RECONCILE_QUEUED_GRACE)
     for job_id in _overdue(Job.objects.filter(state=S.QUEUED), queued_due):
         schedule(start_job, job_id, 0)
@@ -445,6 +475,51 @@ def reconcile() -> dict[str, int]:
     if any(counts.values()):
         logger.info("Reconciler: %s", counts)
     return counts
+
+
+def _reclaim_dead_claims() -> int:
+    """Re-enqueue the work a worker took from the queue and then died with. Return how many.
+
+    A job RQ started on a worker with no heartbeat for heartbeat.MAX_AGE s will never end:
+    its job goes on now rather than after the reconciler's grace (10 minutes for a queued
+    job whose link was downloading). A submit in flight is left to the rule above: APIXO
+    may have it.
+    """
+    from rq.job import Job as RQJob
+    from rq.registry import StartedJobRegistry
+
+    from jobs import heartbeat
+
+    conn = django_rq.get_connection("default")
+    try:
+        alive = set(heartbeat.alive(conn, heartbeat.worker_role("default")))
+        ids = StartedJobRegistry("default", connection=conn).get_job_ids()
+        claims = [j for j in RQJob.fetch_many(ids, connection=conn) if j is not None]
+    except (redis.ConnectionError, redis.TimeoutError):
+        return 0
+    cutoff = timezone.now() - timedelta(seconds=heartbeat.MAX_AGE)
+    steps = {f"{__name__}.{f.__name__}" for f in (start_job, submit_job, poll_job)}
+    reclaimed = 0
+    for claim in claims:
+        if not claim.worker_name or claim.worker_name in alive:
+            continue
+        if claim.started_at is None or claim.started_at > cutoff or claim.func_name not in steps:
+            continue
+        # Once per claim: RQ keeps it in the registry until its own (long) TTL runs out.
+        if not cache.add(f"reconcile:claim:{claim.id}", 1, 3600):
+            continue
+        job = Job.objects.filter(pk=claim.args[0]).first()
+        if job is None:
+            continue
+        if job.state == S.QUEUED:
+            schedule(start_job, job.pk, 0)
+        elif job.state in (S.PENDING, S.PROCESSING):
+            schedule(poll_job, job.pk, 0)
+        else:
+            continue
+        logger.info("Job %s: its worker %s died; its work goes on", job.code, claim.worker_name)
+        reclaimed += 1
+    return reclaimed
 
 
 def _overdue(jobs: Any, before: Any) -> list[int]:

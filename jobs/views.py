@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
-from jobs import access, batches, versions
+from jobs import access, batches, tasks, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
@@ -164,6 +164,9 @@ def submit(request: AuthedRequest) -> HttpResponse:
     if not _within_rate_limit(request):
         form.add_error(None, "You are submitting very fast. Wait a minute, then send again.")
         status = 429
+    elif not tasks.queue_is_up():
+        form.add_error(None, tasks.QUEUE_DOWN)
+        status = 503
     elif form.is_valid() and _submit_form(request, form, member):
         if not request.htmx:
             return redirect("gallery")

@@ -2,7 +2,7 @@
 # One image, every role (the Dockerfile's ENTRYPOINT; runs the same outside Docker):
 #   scripts/entrypoint.sh web      gunicorn serving upscaler_site.wsgi (BIND, default 127.0.0.1:$PORT)
 #   scripts/entrypoint.sh worker   an RQ worker with its scheduler (run as many as you like)
-#   scripts/entrypoint.sh cron     RQ's cron scheduler for the periodic jobs (run exactly one)
+#   scripts/entrypoint.sh cron     the periodic jobs, the reconciler among them (runcron; run exactly one)
 #   scripts/entrypoint.sh engine   the embedded APIXO-compatible engine (ENGINE_HOST/_PORT/_DATA_DIR)
 #   scripts/entrypoint.sh migrate  apply database migrations, then exit
 #   scripts/entrypoint.sh manage <args>   any manage.py command
@@ -28,7 +28,7 @@ case "$role" in
     exec "$PYTHON" -m gunicorn "${args[@]}" "$@" upscaler_site.wsgi:application
     ;;
   worker) exec "$PYTHON" manage.py rqworker default --with-scheduler "$@" ;;
-  cron) exec "$PYTHON" manage.py rqcron jobs.cron "$@" ;;
+  cron) exec "$PYTHON" manage.py runcron "$@" ;;
   engine) exec "$PYTHON" -m apixo_engine "$@" ;;
   migrate) exec "$PYTHON" manage.py migrate --noinput "$@" ;;
   manage) exec "$PYTHON" manage.py "$@" ;;

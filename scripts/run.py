@@ -160,7 +160,7 @@ def main() -> int:
         engine = [PY, "-m", "apixo_engine", "--host", HOST, "--port", str(ENGINE_PORT)]
         start("engine", [*engine, "--data-dir", str(VAR / "engine")])
         start("worker", [PY, "manage.py", "rqworker", "default", "--with-scheduler"])
-        start("cron", [PY, "manage.py", "rqcron", "jobs.cron"])
+        start("cron", [PY, "manage.py", "runcron"])
         start("web", [PY, "manage.py", "runserver", f"{HOST}:{WEB_PORT}", "--noreload"])
         # A connection, not a request: the request log's first line would be ours.
         if wait_until(lambda: port_open(WEB_PORT), lambda: stopping or exited(procs), 60):

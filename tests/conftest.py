@@ -87,7 +87,7 @@ def _use_test_redis(redis_url: str) -> Iterator[None]:
         RQ_QUEUES={"default": {"URL": redis_url, "DEFAULT_TIMEOUT": 120}},
         CACHES={
             "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "BACKEND": "jobs.cache.TolerantRedisCache",
                 "LOCATION": cache_url,
                 "KEY_PREFIX": "upscaler",  # as the worker processes see it
             }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -7,9 +8,8 @@ import pytest
 import redis
 from django.db import OperationalError
 from django.test import Client
-from rq import Queue, Worker
 
-from jobs import health
+from jobs import health, heartbeat
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
@@ -26,19 +26,20 @@ def conn(settings: Any, redis_url: str) -> Iterator[redis.Redis]:
     conn.flushdb()
 
 
-def _worker(conn: redis.Redis) -> Worker:
-    worker = Worker([Queue("default", connection=conn)], connection=conn)
-    worker.register_birth()
-    return worker
+def _worker(conn: redis.Redis, queue: str = "default") -> str:
+    heartbeat.beat(conn, heartbeat.worker_role(queue), "w1")
+    return "w1"
 
 
 def test_it_works(client: Client, conn: redis.Redis) -> None:
     _worker(conn)
+    heartbeat.beat(conn, "cron", "c1")
     r = client.get("/healthz")
     assert r.status_code == 200
     assert r.json() == {
         "status": "ok",
         "checks": {"database": "ok", "redis": "ok", "worker": "ok"},
+        "reconciler": "ok",
     }
     assert "no-cache" in r["Cache-Control"]
 
@@ -61,17 +62,41 @@ def test_it_fails_without_a_worker(client: Client, conn: redis.Redis) -> None:
 
 
 def test_it_ignores_a_stale_worker(client: Client, conn: redis.Redis) -> None:
-    worker = _worker(conn)
-    conn.hset(worker.key, "last_heartbeat", "2020-01-01T00:00:00.000000Z")
+    name = _worker(conn)
+    conn.zadd(heartbeat.key("worker:default"), {name: time.time() - heartbeat.MAX_AGE - 1})
     r = client.get("/healthz")
     assert r.status_code == 503
     assert r.json()["checks"]["worker"] == "no worker with a recent heartbeat"
 
 
 def test_it_ignores_workers_of_other_queues(client: Client, conn: redis.Redis) -> None:
-    Worker([Queue("other", connection=conn)], connection=conn).register_birth()
+    _worker(conn, "other")
     r = client.get("/healthz")
     assert r.status_code == 503
+
+
+def test_it_forgets_a_worker_that_stopped_cleanly(client: Client, conn: redis.Redis) -> None:
+    name = _worker(conn)
+    heartbeat.forget(conn, "worker:default", name)
+    assert client.get("/healthz").status_code == 503
+
+
+def test_it_reports_a_missing_reconciler_without_failing(client: Client, conn: redis.Redis) -> None:
+    # Without it the site serves and jobs run; only recovery waits: no reason to pull hosts.
+    _worker(conn)
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["reconciler"] == "no reconciler (cron) with a recent heartbeat"
+
+
+def test_a_beater_thread_beats_until_stopped(conn: redis.Redis) -> None:
+    beater = heartbeat.Beater(conn, ["cron"], "c9").start()
+    deadline = time.monotonic() + 5
+    while not heartbeat.alive(conn, "cron") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert heartbeat.alive(conn, "cron") == ["c9"]
+    beater.stop()
+    assert heartbeat.alive(conn, "cron") == []
 
 
 def test_it_fails_when_redis_is_down(client: Client, settings: Any) -> None:
@@ -83,6 +108,7 @@ def test_it_fails_when_redis_is_down(client: Client, settings: Any) -> None:
         "redis": "error: ConnectionError",
         "worker": "error: ConnectionError",
     }
+    assert r.json()["reconciler"] == "error: ConnectionError"
     assert b"hunter2" not in r.content
 
 

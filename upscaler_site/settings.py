@@ -232,13 +232,17 @@ REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600, "DEFAULT_RESULT_TTL": 600},
 }
+# Our heartbeat for /healthz, and a work loop that waits out a Redis outage.
+RQ = {"WORKER_CLASS": "jobs.heartbeat.Worker"}
 # Redis-backed, so rate limits, the circuit breaker and sessions are shared by every web
 # and worker process (a local-memory cache would count per process).
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # A Redis outage reads as an empty cache, not a 500 (jobs/cache.py).
+        "BACKEND": "jobs.cache.TolerantRedisCache",
         "LOCATION": envstr("CACHE_URL", REDIS_URL),
         "KEY_PREFIX": "upscaler",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
     }
 }
 # Sessions read from the cache first, so a live poll needn't touch the database for them.
@@ -277,9 +281,9 @@ if APIXO_CALLBACKS not in ("auto", "on", "off"):
 # In callback mode a slow safety poll still finishes a job whose callback never came.
 APIXO_SAFETY_POLL = envfloat("APIXO_SAFETY_POLL", "20" if USING_ENGINE else "300")
 
-# The reconciler (python manage.py rqcron jobs.cron) re-enqueues work Redis lost: every
+# The reconciler (python manage.py runcron) re-enqueues work Redis lost: every
 # RECONCILE_INTERVAL s it looks for jobs whose next step is RECONCILE_GRACE s overdue.
-RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", "30")
+RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", "15")
 RECONCILE_GRACE = envfloat("RECONCILE_GRACE", "60")
 # Queued jobs may wait in a long queue legitimately, so they get a longer grace.
 RECONCILE_QUEUED_GRACE = envfloat("RECONCILE_QUEUED_GRACE", "600")

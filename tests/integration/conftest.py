@@ -60,11 +60,17 @@ def _database_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, live_server: Any) -> Iterator[str]:
+def engine_extra_hosts() -> list[str]:
+    """host:port pairs the engine may fetch from besides the live server (a test's own)."""
+    return []
+
+
+@pytest.fixture
+def engine(tmp_path: Path, live_server: Any, engine_extra_hosts: list[str]) -> Iterator[str]:
     """The embedded engine on a free port. It may fetch uploads from the live server."""
     port = free_port()
     env = dict(os.environ)
-    env["ENGINE_ALLOWED_HOSTS"] = urlsplit(live_server.url).netloc
+    env["ENGINE_ALLOWED_HOSTS"] = ",".join([urlsplit(live_server.url).netloc, *engine_extra_hosts])
     env["ENGINE_CALLBACK_DELAY_FACTOR"] = "0.05"
     # Lanczos keeps the suite fast; a task asks for a real model with ?engine_model=.
     env.setdefault("ENGINE_MODEL", "lanczos")

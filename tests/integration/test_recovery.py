@@ -138,7 +138,7 @@ def test_a_worker_killed_mid_flight_does_not_lose_the_job(
     start_worker: Any, start_process: Any, engine: str, wait_until_done: Any
 ) -> None:
     first = start_worker(**FAST_RECONCILE)
-    start_process("rqcron", "jobs.cron", **FAST_RECONCILE)
+    start_process("runcron", **FAST_RECONCILE)
     user = make_user("ella")
     _submit(user, [f"{engine}/samples/landscape.jpg?engine_delay=4&n={n}" for n in range(3)])
     _wait_for(
@@ -174,7 +174,7 @@ def test_a_flushed_redis_with_100_images_in_flight_is_rebuilt_from_the_database(
     redis.Redis.from_url(redis_url).flushall()
     in_flight = Job.objects.filter(user=user, state__in=Job.IN_FLIGHT).count()
     assert in_flight > 0
-    start_process("rqcron", "jobs.cron", **FAST_RECONCILE)
+    start_process("runcron", **FAST_RECONCILE)
     jobs = wait_until_done(Job.objects.filter(user=user), seconds=120)
     assert [j.state for j in jobs].count(S.SUCCESS) == 100, {j.state for j in jobs}
     _charged_once_each(user, 100)
