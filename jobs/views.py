@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
 from jobs.models import (
+    Batch,
     Job,
     Membership,
     QuotaExceeded,
@@ -220,6 +222,13 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
         )
     except QuotaExceeded as e:
         form.add_error(None, _quota_message(n, e, team))
+        return False
+    except Batch.DoesNotExist:  # the key belongs to somebody else's batch
+        form.add_error(None, "This form was already used. Nothing was submitted: send again.")
+        # A fresh key in the form shown again, so sending it again works.
+        fresh = request.POST.copy()
+        fresh["key"] = str(uuid.uuid4())
+        form.data = fresh
         return False
     if created:  # a repeated post of the same form is already in the gallery
         reused = batch.jobs.filter(reused_from__isnull=False).count()

@@ -132,3 +132,20 @@ def test_a_png_html_polyglot_is_stored_under_a_random_name_and_served_as_an_imag
     served = alice_client.get(f"/jobs/{job.code}/source/")
     assert served["X-Content-Type-Options"] == "nosniff"
     assert served["Content-Type"] == "image/png"
+
+
+def test_it_answers_the_form_message_for_another_users_batch_key(
+    alice_client: Client, bob: Any, public_dns: None
+) -> None:
+    from jobs.models import Batch
+
+    taken = Batch.objects.create(code=uuid.uuid4(), user=bob)
+    r = alice_client.post(
+        "/jobs/",
+        {"urls": "https://example.com/a.jpg", "resolution": "2k", "output_format": "jpg"}
+        | {"key": str(taken.code)},
+    )
+    assert r.status_code == 400
+    assert "This form was already used. Nothing was submitted" in r.content.decode()
+    assert str(taken.code) not in r.content.decode()  # the form shown again has a new key
+    assert not Job.objects.exists()
