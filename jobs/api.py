@@ -333,7 +333,7 @@ def _submission(request: ApiRequest) -> Submission | JsonResponse:
 def _from_json(request: ApiRequest) -> Submission | JsonResponse:
     try:
         body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep: not ours
         return error(400, "The body is not valid JSON.")
     if not isinstance(body, dict):
         return error(400, "The body must be a JSON object.")
