@@ -18,6 +18,7 @@ from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
@@ -427,9 +428,17 @@ def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
 
 
 def _back(request: AuthedRequest, job: Job) -> HttpResponse:
+    """Back to the page the button was on, if that is on this site; else the job's page."""
     if request.htmx:
-        return HttpResponseClientRedirect(request.headers.get("HX-Current-URL") or "/")
-    return redirect(request.POST.get("next") or job.get_absolute_url())
+        current = request.headers.get("HX-Current-URL")
+        return HttpResponseClientRedirect(_on_this_site(request, current) or "/")
+    return redirect(_on_this_site(request, request.POST.get("next")) or job.get_absolute_url())
+
+
+def _on_this_site(request: AuthedRequest, target: str | None) -> str:
+    """target if it is a URL on this site (views_batches._next's rule), else ""."""
+    safe = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    return target if target and safe else ""
 
 
 @require_GET
