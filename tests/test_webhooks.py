@@ -178,3 +178,13 @@ def test_it_ignores_a_body_nested_too_deep_to_parse(
     assert _post(pending, deep).status_code == 200
     assert scheduled == []
     assert "unreadable body" in caplog.text
+
+
+def test_it_finds_the_job_by_its_secret_through_an_index(db: None) -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # a few rows: make the planner show its index
+            cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = Job.objects.filter(callback_secret="forged").only("pk").explain()
+    assert "job_callback_secret" in plan, plan
