@@ -275,10 +275,15 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     """One poll for the whole gallery: 204 if nothing changed since the client's version,
     else the changed cards as out-of-band swaps (new ones prepended)."""
     code = request.GET.get("team")
+    try:  # a team code is a UUID; anything else is no gallery, and no cache key either
+        code = str(uuid.UUID(code)) if code else None
+    except ValueError:
+        raise Http404 from None
     # The user's id from the (cached) session: an unchanged gallery costs no query at all,
     # not even the user's row (jobs/versions.py says why that is safe).
     user_id = request.session.get(SESSION_KEY)
-    version = versions.current(user_id, code) if user_id else ""  # before any query
+    # Before any query; never creating a counter, as `code` is unchecked yet.
+    version = versions.current(user_id, code, create=False) if user_id else ""
     if versions.unchanged(request.GET.get("v"), version):
         return HttpResponse(status=204)  # the whole gallery is as the client saw it
     if not request.user.is_authenticated:
@@ -287,6 +292,8 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     since = _from_stamp(request.GET.get("since"))
     only = request.GET.get("job")
     member = access.get_team_for_user(request.user, code) if code else None
+    if not version:  # a gallery the user may see, still before any query of its jobs
+        version = versions.current(user_id, member.team.code if member else None)
     jobs = _gallery_jobs(request, member)
     if only:
         jobs = jobs.filter(code=only)
