@@ -277,7 +277,12 @@ def _submit(request: ApiRequest) -> HttpResponseBase:
     member = _submit_context(request, team_code)
     if not views._within_rate_limit(request):
         return error(429, RATE_LIMITED, Retry_After="60")
-    form = SubmitForm(data, files, oversized=getattr(request, "oversized_uploads", []))
+    form = SubmitForm(
+        data,
+        files,
+        oversized=getattr(request, "oversized_uploads", []),
+        files_sent=getattr(request, "files_sent", 0),
+    )
     if not form.is_valid():
         return errors(400, _form_errors(form))
     sources = form.cleaned_data["sources"]

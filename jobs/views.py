@@ -168,7 +168,10 @@ def gallery(request: AuthedRequest) -> HttpResponse:
 def submit(request: AuthedRequest) -> HttpResponse:
     member = _submit_context(request)
     form = SubmitForm(
-        request.POST, request.FILES, oversized=getattr(request, "oversized_uploads", [])
+        request.POST,
+        request.FILES,
+        oversized=getattr(request, "oversized_uploads", []),
+        files_sent=getattr(request, "files_sent", 0),
     )
     if not _within_rate_limit(request):
         form.add_error(None, "You are submitting very fast. Wait a minute, then send again.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -149,3 +150,43 @@ def test_it_answers_the_form_message_for_another_users_batch_key(
     assert "This form was already used. Nothing was submitted" in r.content.decode()
     assert str(taken.code) not in r.content.decode()  # the form shown again has a new key
     assert not Job.objects.exists()
+
+
+def test_it_answers_the_form_message_for_more_files_than_django_would_take(
+    alice: Any, settings: Any
+) -> None:
+    # A browser's post, CSRF checked: the middleware reads the body before the view does.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    client.get("/")
+    token = client.cookies["csrftoken"].value
+    png = image_bytes("PNG")
+    n = settings.BATCH_MAX_IMAGES + 30  # past the old DATA_UPLOAD_MAX_NUMBER_FILES of 60
+    files = [SimpleUploadedFile(f"{i}.png", png) for i in range(n)]
+    r = client.post(
+        "/jobs/",
+        {"images": files, "resolution": "2k", "output_format": "jpg"}
+        | {"key": str(uuid.uuid4()), "csrfmiddlewaretoken": token},
+    )
+    assert r.status_code == 400
+    assert f"That is {n} images; one batch takes up to {settings.BATCH_MAX_IMAGES}." in (
+        r.content.decode()
+    )
+    assert not Job.objects.exists()
+
+
+def test_it_keeps_only_a_batch_worth_of_files_and_skips_the_rest_unread(settings: Any) -> None:
+    from django.core.files.uploadhandler import SkipFile
+    from django.test import RequestFactory
+
+    from jobs.uploads import SizeCappedUploadHandler
+
+    request = RequestFactory().post("/")
+    handler = SizeCappedUploadHandler(request)
+    kept = []
+    for i in range(settings.BATCH_MAX_IMAGES + 2):
+        handler.new_file("images", f"{i}.png", "image/png", None)
+        with contextlib.suppress(SkipFile):
+            kept.append(handler.receive_data_chunk(b"data", 0))
+    assert len(kept) == settings.BATCH_MAX_IMAGES
+    assert request.files_sent == settings.BATCH_MAX_IMAGES + 2  # type: ignore[attr-defined]

@@ -290,7 +290,9 @@ RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", str(300 * 1024 * 1024))
 BATCH_MAX_IMAGES = envint("BATCH_MAX_IMAGES", "50")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_IMAGES + 10
+# A far hard stop: jobs.uploads skips the data of every file past BATCH_MAX_IMAGES and the
+# form says how many were sent, which Django's own refusal (a bare 400 page) can't.
+DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_IMAGES * 20
 # Stops reading a file past UPLOAD_MAX_BYTES instead of spooling all of it to disk.
 FILE_UPLOAD_HANDLERS = [
     "jobs.uploads.SizeCappedUploadHandler",
