@@ -71,6 +71,29 @@ def resend_verification(email: str) -> None:
         send_verification(user)
 
 
+def send_signup_taken(email: str, username: str, taken: str) -> None:
+    """Someone signed up with an address (`taken` == "email") or a user name ("username")
+    that has an account already. The sign-up page said what it says for any new account;
+    this email tells the address's owner what really happened."""
+    existing = User.objects.filter(email__iexact=email).first() if taken == "email" else None
+    if existing is not None and not existing.is_active and existing.last_login is None:
+        send_verification(existing)  # their own sign-up, never confirmed: a fresh link
+        return
+    context = {
+        "existing": existing,
+        "username": username,
+        "login_url": settings.SITE_URL + reverse("login"),
+        "reset_url": settings.SITE_URL + reverse("password_reset"),
+        "signup_url": settings.SITE_URL + reverse("signup"),
+    }
+    send_mail(
+        f"Your sign-up at {settings.SITE_NAME}",
+        render_to_string("registration/signup_taken_email.txt", context),
+        None,
+        [email],
+    )
+
+
 # --- deleting an account ------------------------------------------------------------------
 
 
