@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from jobs import views, views_batches, webhooks
+from jobs import views, views_accounts, views_batches, webhooks
 from jobs.health import healthz
 
 urlpatterns = [
@@ -27,5 +27,11 @@ urlpatterns = [
     path("webhooks/apixo/<str:secret>/", webhooks.apixo_webhook, name="apixo_webhook"),
     path("healthz", healthz, name="healthz"),
     path("", include("jobs.urls_api")),
+    # Before Django's own, which it replaces: a reset also lifts login pauses.
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        views_accounts.PasswordResetConfirm.as_view(),
+        name="password_reset_confirm",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
+from django.contrib.auth.views import PasswordResetConfirmView
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs import access, accounts, teams
@@ -91,6 +95,23 @@ def _welcome(request: HttpRequest, user: User, invite: Invitation | None) -> Htt
         f"Welcome, {user.username}! You have {cents(settings.DEFAULT_QUOTA_CENTS)} to spend.",
     )
     return redirect("gallery")
+
+
+class PasswordResetConfirm(PasswordResetConfirmView):
+    """Django's reset page, except that it always gets the owner in: it logs them in, and
+    lifts the login pauses of the account from every address (django-axes). Whoever
+    reads the account's email may log in, however many wrong passwords others sent.
+    (A subclass: Django's view has no hook for the pause.)"""
+
+    post_reset_login = True
+    post_reset_login_backend = BACKEND
+    success_url = reverse_lazy("gallery")
+
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
+        response = super().form_valid(form)
+        axes_reset(username=form.user.get_username())
+        messages.success(self.request, "Your new password is set, and you are logged in.")
+        return response
 
 
 @login_not_required

@@ -52,6 +52,60 @@ def test_a_lockout_from_one_address_does_not_lock_the_user_out_elsewhere(
     assert _login(Client(REMOTE_ADDR="198.51.100.7"), "password").status_code == 302
 
 
+def _behind_proxy(client_address: str, forwarded: str = "") -> Client:
+    """A browser at client_address, reached through the TLS proxy on 127.0.0.1."""
+    return Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded or client_address)
+
+
+def test_behind_the_trusted_proxy_a_lockout_holds_only_for_the_attackers_address(
+    alice: Any, settings: Any
+) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "::1"]
+    attacker = _behind_proxy("203.0.113.9")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(attacker, "wrong")
+    assert _login(attacker, "password").status_code == 429
+    assert _login(_behind_proxy("198.51.100.7"), "password").status_code == 302
+
+
+def test_it_takes_the_address_the_proxy_saw_not_one_the_client_wrote(
+    alice: Any, settings: Any
+) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    for n in range(settings.AXES_FAILURE_LIMIT):  # a forged first entry each time
+        _login(_behind_proxy("", f"10.0.0.{n}, 203.0.113.9"), "wrong")
+    assert _login(_behind_proxy("203.0.113.9"), "password").status_code == 429
+
+
+def test_it_ignores_x_forwarded_for_from_an_untrusted_address(alice: Any, settings: Any) -> None:
+    settings.TRUSTED_PROXIES = []
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _login(Client(REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}"), "wrong")
+    assert _login(Client(REMOTE_ADDR="203.0.113.9"), "password").status_code == 429
+
+
+def test_a_password_reset_gets_a_locked_out_owner_in(
+    alice: Any, settings: Any, mailoutbox: list[Any]
+) -> None:
+    import re
+
+    same_address = Client(REMOTE_ADDR="198.51.100.7")  # no proxy header trusted: all alike
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(Client(REMOTE_ADDR="198.51.100.7"), "wrong")
+    assert _login(same_address, "password").status_code == 429
+    same_address.post("/accounts/password_reset/", {"email": alice.email})
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mailoutbox[0].body)
+    assert link is not None
+    form = same_address.get(link.group(1), follow=True)  # Django swaps the token for a session
+    new = {"new_password1": "a-Fresh-pass-456", "new_password2": "a-Fresh-pass-456"}
+    r = same_address.post(form.redirect_chain[-1][0], new, follow=True)
+    assert r.redirect_chain[-1][0] == "/"
+    assert "you are logged in" in r.content.decode()
+    again = Client(REMOTE_ADDR="198.51.100.7")
+    r = again.post("/accounts/login/", {"username": "alice", "password": "a-Fresh-pass-456"})
+    assert r.status_code == 302  # the pause is lifted, not only bypassed once
+
+
 def test_it_rate_limits_submissions_per_user(
     alice_client: Client, alice: Any, settings: Any
 ) -> None:

@@ -8,6 +8,7 @@ engine). The README has a table of every variable.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import tempfile
 from datetime import timedelta
@@ -172,6 +173,19 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "15"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Behind the TLS proxy (docs/deploy.md) every request comes from the proxy's address: list
+# where it connects from (addresses or networks, e.g. 127.0.0.1 for a proxy on the host, or
+# Docker's 172.16.0.0/12), and the client's address is read from its X-Forwarded-For. Only
+# from those: anyone else could write the header themselves.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES must list addresses or networks, not {_proxy!r}"
+        ) from None
+AXES_CLIENT_IP_CALLABLE = "jobs.accounts.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
