@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import apixo, dedupe, fetch, metadata, throttle
-from jobs.images import ImageRejected, inspect_image, make_thumbnail
+from jobs.images import ImageRejected, inspect_image, make_thumbnail, verify_decodes
 from jobs.models import Job, result_path, site_is_public, source_path, thumb_path
 
 logger = logging.getLogger(__name__)
@@ -127,9 +127,25 @@ def start_job(job_id: int) -> None:
         return
     if job.source_url and not job.source_file and not _fetch_source(job):
         return
+    if not job.source_url and job.source_file and not _upload_decodes(job):
+        return
     if _reused(job):
         return
     submit_job(job_id)
+
+
+def _upload_decodes(job: Job) -> bool:
+    """Decode an upload whole, which its web request only checked cheaply (jobs.images).
+    Return False (and fail the job, no charge) if it is damaged."""
+    if not (job.source_file.name or "").endswith((".png", ".webp")):
+        return True  # a JPEG's request decoded all of its data already (at 1/8 scale)
+    try:
+        with job.source_file.open("rb") as f:
+            verify_decodes(f)
+    except ImageRejected as e:
+        job.fail((S.QUEUED,), "SourceInvalid", e.message)
+        return False
+    return True
 
 
 def _reused(job: Job) -> bool:
@@ -152,7 +168,7 @@ def _fetch_source(job: Job) -> bool:
     with tempfile.TemporaryFile() as tmp:
         try:
             got = fetch.download(job.source_url, tmp, max_bytes=settings.UPLOAD_MAX_BYTES)
-            info = inspect_image(tmp, got.size)
+            info = inspect_image(tmp, got.size, full_decode=True)
         except fetch.FetchError as e:
             if not e.permanent and job.submit_attempts < settings.APIXO_SUBMIT_ATTEMPTS:
                 Job.objects.filter(pk=job.pk).update(submit_attempts=F("submit_attempts") + 1)

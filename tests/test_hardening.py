@@ -244,3 +244,84 @@ def test_it_keeps_only_a_batch_worth_of_files_and_skips_the_rest_unread(settings
             kept.append(handler.receive_data_chunk(b"data", 0))
     assert len(kept) == settings.BATCH_MAX_IMAGES
     assert request.files_sent == settings.BATCH_MAX_IMAGES + 2  # type: ignore[attr-defined]
+
+
+def _png(width: int, height: int, *, bits: int = 16, rows: bytes | None = None) -> bytes:
+    """A valid RGB PNG of zeros (or of `rows`' filtered scanlines), streamed through zlib:
+    at 7000x7000 and 16 bits, 49 megapixels in a few hundred KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    if rows is None:
+        z = zlib.compressobj(9)
+        line = b"\0" * (1 + width * 3 * bits // 8)
+        rows = b"".join(z.compress(line) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, bits, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def test_it_checks_a_49_megapixel_png_without_decoding_it(monkeypatch: Any) -> None:
+    import io
+
+    from PIL import ImageFile
+
+    from jobs.images import inspect_image
+
+    bomb = _png(7000, 7000)
+    assert len(bomb) < 400_000
+
+    def no_decode(self: Any) -> None:
+        raise AssertionError("a PNG was decoded in the request")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decode)
+    info = inspect_image(io.BytesIO(bomb), len(bomb))
+    assert (info.format, info.width, info.height) == ("png", 7000, 7000)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bad crc", "no IEND"])
+def test_it_still_refuses_a_damaged_png_in_the_request(alice_client: Client, damage: str) -> None:
+    png = image_bytes("PNG", size=(300, 200))
+    if damage == "truncated":
+        png = png[: len(png) // 2]
+    elif damage == "bad crc":
+        png = png[:-20] + bytes([png[-20] ^ 0xFF]) + png[-19:]
+    else:
+        png = png[:-12]
+    r = alice_client.post(
+        "/jobs/",
+        {"images": [SimpleUploadedFile("cat.png", png)], "resolution": "2k"}
+        | {"output_format": "jpg", "key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 400
+    assert "cat.png: The image file is damaged or incomplete." in r.content.decode()
+
+
+def test_the_worker_fails_an_upload_that_does_not_decode_without_charging(
+    alice_client: Client, alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zlib
+
+    from jobs import tasks
+
+    monkeypatch.setattr(tasks, "enqueue_start", lambda job_id: None)
+    # Every chunk intact (CRCs right), but the pixel data inflates to garbage.
+    broken = _png(64, 48, bits=8, rows=zlib.compress(b"\x07" * 5000))
+    r = alice_client.post(
+        "/jobs/",
+        {"images": [SimpleUploadedFile("odd.png", broken)], "resolution": "2k"}
+        | {"output_format": "jpg", "key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 302
+    job = Job.objects.get()
+    monkeypatch.setattr(tasks, "submit_job", lambda job_id: pytest.fail("submitted"))
+    tasks.start_job(job.pk)
+    job.refresh_from_db()
+    alice.budget.refresh_from_db()
+    assert (job.state, job.fail_code) == ("failed", "SourceInvalid")
+    assert "damaged or incomplete" in job.fail_msg
+    assert alice.budget.reserved_cents == 0 and not job.charges.exists()
