@@ -325,3 +325,24 @@ def test_the_worker_fails_an_upload_that_does_not_decode_without_charging(
     assert (job.state, job.fail_code) == ("failed", "SourceInvalid")
     assert "damaged or incomplete" in job.fail_msg
     assert alice.budget.reserved_cents == 0 and not job.charges.exists()
+
+
+def test_a_users_second_upload_at_once_is_refused_before_its_body_is_read(
+    alice: Any, alice_client: Client
+) -> None:
+    from django.core.cache import cache
+
+    from jobs import uploads
+
+    def form() -> dict[str, Any]:
+        files = {"images": [SimpleUploadedFile("cat.png", image_bytes("PNG"))]}
+        return {"resolution": "2k", "output_format": "jpg", "key": str(uuid.uuid4())} | files
+
+    cache.set(f"upload-slot:u:{alice.pk}", "another request", 60)  # one in flight
+    r = alice_client.post("/jobs/", form())
+    assert r.status_code == 429 and r.content.decode() == uploads.BUSY_MESSAGE
+    assert not Job.objects.exists()
+    cache.delete(f"upload-slot:u:{alice.pk}")
+    assert alice_client.post("/jobs/", form()).status_code == 302
+    assert cache.get(f"upload-slot:u:{alice.pk}") is None  # released after the request
+    assert alice_client.post("/jobs/", {"urls": "", "key": str(uuid.uuid4())}).status_code == 400
