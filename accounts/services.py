@@ -7,6 +7,7 @@ logged in, so it can't reactivate an account an admin deactivated later.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import partial
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -69,6 +71,63 @@ def resend_verification(email: str) -> None:
     ).first()
     if user is not None:
         send_verification(user)
+
+
+def send_signup_taken(email: str, username: str, taken: str) -> None:
+    """Someone signed up with an address (`taken` == "email") or a user name ("username")
+    that has an account already. The sign-up page said what it says for any new account;
+    this email tells the address's owner what really happened."""
+    existing = User.objects.filter(email__iexact=email).first() if taken == "email" else None
+    if existing is not None and not existing.is_active and existing.last_login is None:
+        send_verification(existing)  # their own sign-up, never confirmed: a fresh link
+        return
+    context = {
+        "existing": existing,
+        "username": username,
+        "login_url": settings.SITE_URL + reverse("login"),
+        "reset_url": settings.SITE_URL + reverse("password_reset"),
+        "signup_url": settings.SITE_URL + reverse("signup"),
+    }
+    send_mail(
+        f"Your sign-up at {settings.SITE_NAME}",
+        render_to_string("registration/signup_taken_email.txt", context),
+        None,
+        [email],
+    )
+
+
+# --- login throttling ---------------------------------------------------------------------
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address, for django-axes (AXES_CLIENT_IP_CALLABLE).
+
+    REMOTE_ADDR, unless that is one of TRUSTED_PROXIES: then the right-most address in
+    X-Forwarded-For that is not a trusted proxy itself (the one our proxy saw; entries to
+    its left came from the client and may be forged). REMOTE_ADDR if the header is missing
+    or garbled.
+    """
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    proxies = [ipaddress.ip_network(p, strict=False) for p in settings.TRUSTED_PROXIES]
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in proxies)
+
+    if not trusted(remote):
+        return remote
+    for entry in reversed(str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",")):
+        entry = entry.strip()
+        try:
+            ipaddress.ip_address(entry)
+        except ValueError:
+            return remote
+        if not trusted(entry):
+            return entry
+    return remote
 
 
 # --- deleting an account ------------------------------------------------------------------

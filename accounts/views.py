@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
+from django.contrib.auth.views import PasswordResetConfirmView
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import services as accounts
@@ -36,19 +42,44 @@ def signup(request: HttpRequest) -> HttpResponse:
     invite = teams.open_invitation(token) if token else None
     if invite is None and settings.SIGNUP_MODE == "invite":
         return render(request, "registration/signup_closed.html", status=403)
-    form = SignupForm(request.POST or None, invite_email=invite.email if invite else "")
+    verify = settings.SIGNUP_VERIFY_EMAIL and invite is None
+    # With verification, a taken name or address gets the same answer as a new account,
+    # and its owner an email. (Without, a new account is logged in at once: no answer
+    # could look the same, and no email proves the address.)
+    form = SignupForm(
+        request.POST or None, invite_email=invite.email if invite else "", quiet=verify
+    )
     if request.method == "POST" and form.is_valid():
-        verify = settings.SIGNUP_VERIFY_EMAIL and invite is None
+        if verify:
+            return _signup_to_verify(request, form)
         user = form.save(commit=False)
-        user.is_active = not verify
+        user.is_active = True
         user.save()
         Budget.for_user(user)
-        if verify:
-            accounts.send_verification(user)
-            return render(request, "registration/verify_sent.html", {"email": user.email})
         return _welcome(request, user, invite)
     context = {"form": form, "invitation": invite, "token": token}
     return render(request, "registration/signup.html", context, status=400 if form.errors else 200)
+
+
+def _signup_to_verify(request: HttpRequest, form: SignupForm) -> HttpResponse:
+    """Create the inactive account and send its link; or, if the name or address is taken,
+    email the address instead. The page is the same either way."""
+    email = form.cleaned_data["email"]
+    if not form.taken:
+        user = form.save(commit=False)  # hashes the password
+        user.is_active = False
+        try:
+            with transaction.atomic():
+                user.save()
+                Budget.for_user(user)
+        except IntegrityError:  # the same name, signed up a moment ago
+            form.taken = "username"
+        else:
+            accounts.send_verification(user)
+    if form.taken:
+        make_password(form.cleaned_data["password1"])  # as long as a new account takes
+        accounts.send_signup_taken(email, form.cleaned_data["username"], form.taken)
+    return render(request, "registration/verify_sent.html", {"email": email})
 
 
 def _welcome(request: HttpRequest, user: User, invite: Invitation | None) -> HttpResponse:
@@ -67,6 +98,23 @@ def _welcome(request: HttpRequest, user: User, invite: Invitation | None) -> Htt
         f"Welcome, {user.username}! You have {cents(settings.DEFAULT_QUOTA_CENTS)} to spend.",
     )
     return redirect("gallery")
+
+
+class PasswordResetConfirm(PasswordResetConfirmView):
+    """Django's reset page, except that it always gets the owner in: it logs them in, and
+    lifts the login pauses of the account from every address (django-axes). Whoever
+    reads the account's email may log in, however many wrong passwords others sent.
+    (A subclass: Django's view has no hook for the pause.)"""
+
+    post_reset_login = True
+    post_reset_login_backend = BACKEND
+    success_url = reverse_lazy("gallery")
+
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
+        response = super().form_valid(form)
+        axes_reset(username=form.user.get_username())
+        messages.success(self.request, "Your new password is set, and you are logged in.")
+        return response
 
 
 @login_not_required

@@ -234,7 +234,12 @@ def _submit(request: ApiRequest) -> HttpResponseBase:
         return error(429, RATE_LIMITED, Retry_After="60")
     if not tasks.queue_is_up():
         return error(503, tasks.QUEUE_DOWN, Retry_After="30")
-    form = SubmitForm(data, files, oversized=getattr(request, "oversized_uploads", []))
+    form = SubmitForm(
+        data,
+        files,
+        oversized=getattr(request, "oversized_uploads", []),
+        files_sent=getattr(request, "files_sent", 0),
+    )
     if not form.is_valid():
         return errors(400, _form_errors(form))
     sources = form.cleaned_data["sources"]
@@ -290,7 +295,7 @@ def _submission(request: ApiRequest) -> Submission | JsonResponse:
 def _from_json(request: ApiRequest) -> Submission | JsonResponse:
     try:
         body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep: not ours
         return error(400, "The body is not valid JSON.")
     if not isinstance(body, dict):
         return error(400, "The body must be a JSON object.")

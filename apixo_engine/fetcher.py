@@ -42,6 +42,16 @@ class AddressGuard:
     def is_allowlisted(self, host: str, port: int) -> bool:
         return host_port(host, port) in self.allowed
 
+    def for_hop(self, previous: str | None, here: str) -> AddressGuard:
+        """The guard for a hop to host:port `here`, redirected from `previous` (None: the
+        URL the client sent).
+
+        An allow-listed private address may be reached by a redirect only from itself: the
+        allow-list trusts the URLs clients send, not where a stranger's server points (so a
+        public host cannot bounce the engine to the app's own private address).
+        """
+        return self if previous in (None, here) else AddressGuard(frozenset())
+
     def checked_addresses(self, host: str, port: int) -> list[str]:
         """Resolve host; all addresses must be global. Returns them in resolver order."""
         try:
@@ -72,14 +82,29 @@ def _short(host: str) -> str:
     return host if len(host) <= 80 else host[:77] + "..."
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits, which a gateway or the host
+# itself may turn back into IPv4: NAT64 (64:ff9b::a.b.c.d), IPv4-compatible (::a.b.c.d,
+# deprecated) and IPv4-translated (::ffff:0:a.b.c.d). Python calls the first two global.
+_EMBEDS_IPV4 = tuple(
+    ipaddress.IPv6Network(net) for net in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96")
+)
+
+
 def is_global_address(raw: str) -> bool:
+    """Return True if raw is a global unicast address, and so is any IPv4 address inside it
+    (IPv4-mapped, 6to4, Teredo, NAT64, IPv4-compatible or -translated forms)."""
     try:
         address = ipaddress.ip_address(raw.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        if any(address in net for net in _EMBEDS_IPV4):
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(v4.is_global for v4 in embedded if v4 is not None)
+    return True
 
 
 def _guarded_new_conn(
@@ -106,22 +131,23 @@ class GuardedAdapter(HTTPAdapter):
     """An HTTPAdapter whose connection pools check every new connection with the guard."""
 
     def __init__(self, guard: AddressGuard) -> None:
-        self._guard = guard
+        # Fetcher.fetch swaps it before each redirect hop; a session serves one fetch.
+        self.guard = guard
         super().__init__(max_retries=0)
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        guard = self._guard
+        adapter = self
 
         class GuardedHTTPConnection(HTTPConnection):
             def _new_conn(self) -> socket.socket:
-                return _guarded_new_conn(self, guard, super()._new_conn)
+                return _guarded_new_conn(self, adapter.guard, super()._new_conn)
 
         class GuardedHTTPSConnection(HTTPSConnection):
             def _new_conn(self) -> socket.socket:
-                return _guarded_new_conn(self, guard, super()._new_conn)
+                return _guarded_new_conn(self, adapter.guard, super()._new_conn)
 
         class GuardedHTTPPool(HTTPConnectionPool):
             ConnectionCls = GuardedHTTPConnection
@@ -149,21 +175,28 @@ class Fetcher:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
 
-    def _session(self) -> requests.Session:
+    def _session(self) -> tuple[requests.Session, GuardedAdapter]:
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc from the environment
         adapter = GuardedAdapter(self.guard)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
-        return session
+        return session, adapter
 
     def fetch(self, url: str) -> bytes:
         """Download url (following at most max_redirects redirects) into memory."""
         deadline = time.monotonic() + self.timeout
-        with self._session() as session:
+        session, adapter = self._session()
+        previous: str | None = None
+        with session:
             for _hop in range(self.max_redirects + 1):
-                _check_url(url)
+                here = _check_url(url)
+                if previous not in (None, here):
+                    # A kept-alive connection was checked under the last hop's guard.
+                    adapter.poolmanager.clear()
+                adapter.guard = self.guard.for_hop(previous, here)
+                previous = here
                 try:
                     response = session.get(
                         url, stream=True, allow_redirects=False, timeout=self._left(deadline)
@@ -207,16 +240,18 @@ class Fetcher:
         return left
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str) -> str:
+    """Return the URL's "host:port" (as the allow-list spells it), or raise FetchError."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port
     except ValueError as exc:
         raise FetchError("the URL is not valid") from exc
     if parts.scheme not in ("http", "https"):
         raise FetchError("only http and https URLs are supported")
     if not parts.hostname:
         raise FetchError("the URL has no host")
+    return host_port(parts.hostname, port or (443 if parts.scheme == "https" else 80))
 
 
 def _connection_reason(exc: requests.RequestException) -> str:

@@ -124,7 +124,7 @@ def _request(method: str, path: str, **kwargs: Any) -> Any:
 
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
         if response.ok:
@@ -230,7 +230,7 @@ def _parse_result(raw: Any) -> tuple[list[str], str]:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return [], ""
     if not isinstance(raw, dict):
         return [], ""

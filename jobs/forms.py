@@ -68,10 +68,18 @@ class SubmitForm(forms.Form):
     notify = forms.BooleanField(required=False, label="Email me when a long batch finishes")
     key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
-    def __init__(self, *args: Any, oversized: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        oversized: list[str] | None = None,
+        files_sent: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         # Files the upload handler stopped reading because they passed the size limit.
         self.oversized = oversized or []
+        # How many files were sent, counting those it skipped past a batch's worth.
+        self.files_sent = files_sent
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -80,10 +88,10 @@ class SubmitForm(forms.Form):
         files: list[UploadedFile] = data.get("images") or []
         if not lines and not files and not self.oversized and not self.errors:
             raise forms.ValidationError("Add at least one image: a link or a file.")
-        if len(lines) + len(files) > settings.BATCH_MAX_IMAGES:
+        images = len(lines) + max(len(files), self.files_sent - len(self.oversized))
+        if images > settings.BATCH_MAX_IMAGES:
             raise forms.ValidationError(
-                f"That is {len(lines) + len(files)} images; one batch takes up to "
-                f"{settings.BATCH_MAX_IMAGES}."
+                f"That is {images} images; one batch takes up to {settings.BATCH_MAX_IMAGES}."
             )
         if files and not uploads_reachable():
             raise forms.ValidationError(

@@ -323,6 +323,8 @@ class Job(models.Model):
             models.Index(
                 fields=["source_sha256", "resolution", "output_format"], name="job_source_hash"
             ),
+            # The unauthenticated callback URL looks a job up by it: no table scan per forgery.
+            models.Index(fields=["callback_secret"], name="job_callback_secret"),
         ]
 
     def __str__(self) -> str:

@@ -34,7 +34,7 @@ from jobs import alerts, apixo, dedupe, throttle
 from jobs.models import Job, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
 from lib import fetch, metadata
-from lib.images import ImageRejected, inspect_image, make_thumbnail
+from lib.images import ImageRejected, inspect_image, make_thumbnail, verify_decodes
 from lib.site import site_is_public
 
 logger = logging.getLogger(__name__)
@@ -161,9 +161,25 @@ def start_job(job_id: int) -> None:
         return
     if job.source_url and not job.source_file and not _fetch_source(job):
         return
+    if not job.source_url and job.source_file and not _upload_decodes(job):
+        return
     if _reused(job):
         return
     submit_job(job_id)
+
+
+def _upload_decodes(job: Job) -> bool:
+    """Decode an upload whole, which its web request only checked cheaply (lib.images).
+    Return False (and fail the job, no charge) if it is damaged."""
+    if not (job.source_file.name or "").endswith((".png", ".webp")):
+        return True  # a JPEG's request decoded all of its data already (at 1/8 scale)
+    try:
+        with job.source_file.open("rb") as f:
+            verify_decodes(f)
+    except ImageRejected as e:
+        job.fail((S.QUEUED,), "SourceInvalid", e.message)
+        return False
+    return True
 
 
 def _reused(job: Job) -> bool:
@@ -186,7 +202,7 @@ def _fetch_source(job: Job) -> bool:
     with tempfile.TemporaryFile() as tmp:
         try:
             got = fetch.download(job.source_url, tmp, max_bytes=settings.UPLOAD_MAX_BYTES)
-            info = inspect_image(tmp, got.size)
+            info = inspect_image(tmp, got.size, full_decode=True)
         except fetch.FetchError as e:
             if not e.permanent and job.submit_attempts < settings.APIXO_SUBMIT_ATTEMPTS:
                 Job.objects.filter(pk=job.pk).update(submit_attempts=F("submit_attempts") + 1)

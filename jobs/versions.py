@@ -42,8 +42,11 @@ if TYPE_CHECKING:
     from jobs.models import Job
 
 logger = logging.getLogger(__name__)
-# Re-seeding costs one database poll per open tab, so a month is plenty.
-TTL = 30 * 24 * 3600
+# Re-seeding costs one database poll per open tab, so an hour is plenty; and a counter is
+# only created for a gallery the user was shown (see `current`), so none lingers for junk.
+TTL = 3600
+# A deletion note must outlive a page that stopped polling for a while.
+REMOVED_TTL = 24 * 3600
 # How long a client's version spares it the database; see "a lost bump" above.
 MAX_AGE = 60
 
@@ -54,13 +57,16 @@ def key(user_id: Any, team_code: Any) -> str:
     return f"gallery-version:t:{team_code}" if team_code else f"gallery-version:u:{user_id}"
 
 
-def current(user_id: Any, team_code: Any) -> str:
+def current(user_id: Any, team_code: Any, *, create: bool = True) -> str:
     """The gallery's version as a client keeps it, "<counter>.<unix time>": the counter
-    (created if missing) and when it was read; "" if the cache can't be read."""
+    and when it was read; "" if the cache can't be read, or it is missing and not `create`.
+
+    Create it only once the user is known to see that gallery: the poll's fast path runs
+    before any check, and would otherwise make a key for any team value it is sent."""
     name = key(user_id, team_code)
     try:
         value = cache.get(name)
-        if value is None:
+        if value is None and create:
             cache.add(name, secrets.randbits(62), TTL)
             value = cache.get(name)
     except Exception:
@@ -91,7 +97,7 @@ def removed(jobs: Iterable[Job]) -> None:
     page once (the poll's `r`: the last removal a page has seen)."""
     for name in {_job_key(job) for job in jobs}:
         try:
-            cache.set(f"{name}:removed", time.time_ns() // 1000, TTL)
+            cache.set(f"{name}:removed", time.time_ns() // 1000, REMOVED_TTL)
         except Exception:
             logger.warning("Gallery removal not noted (%s); open pages keep the cards", name)
         _bump(name)

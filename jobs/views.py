@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
@@ -25,7 +27,7 @@ from jobs import access, batches, tasks, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
-from jobs.models import Job, Membership, Team, latest_change
+from jobs.models import Batch, Job, Membership, Team, latest_change
 from jobs.submit import QuotaExceeded, retry, submit_batch
 from jobs.tasks import job_code_from_token
 from lib.money import cents
@@ -159,7 +161,10 @@ def gallery(request: AuthedRequest) -> HttpResponse:
 def submit(request: AuthedRequest) -> HttpResponse:
     member = _submit_context(request)
     form = SubmitForm(
-        request.POST, request.FILES, oversized=getattr(request, "oversized_uploads", [])
+        request.POST,
+        request.FILES,
+        oversized=getattr(request, "oversized_uploads", []),
+        files_sent=getattr(request, "files_sent", 0),
     )
     if not _within_rate_limit(request):
         form.add_error(None, "You are submitting very fast. Wait a minute, then send again.")
@@ -218,6 +223,13 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
     except QuotaExceeded as e:
         form.add_error(None, _quota_message(n, e, team))
         return False
+    except Batch.DoesNotExist:  # the key belongs to somebody else's batch
+        form.add_error(None, "This form was already used. Nothing was submitted: send again.")
+        # A fresh key in the form shown again, so sending it again works.
+        fresh = request.POST.copy()
+        fresh["key"] = str(uuid.uuid4())
+        form.data = fresh
+        return False
     if created:  # a repeated post of the same form is already in the gallery
         reused = batch.jobs.filter(reused_from__isnull=False).count()
         paid = n - reused
@@ -262,10 +274,15 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     """One poll for the whole gallery: 204 if nothing changed since the client's version,
     else the changed cards as out-of-band swaps (new ones prepended)."""
     code = request.GET.get("team")
+    try:  # a team code is a UUID; anything else is no gallery, and no cache key either
+        code = str(uuid.UUID(code)) if code else None
+    except ValueError:
+        raise Http404 from None
     # The user's id from the (cached) session: an unchanged gallery costs no query at all,
     # not even the user's row (jobs/versions.py says why that is safe).
     user_id = request.session.get(SESSION_KEY)
-    version = versions.current(user_id, code) if user_id else ""  # before any query
+    # Before any query; never creating a counter, as `code` is unchecked yet.
+    version = versions.current(user_id, code, create=False) if user_id else ""
     if versions.unchanged(request.GET.get("v"), version):
         return HttpResponse(status=204)  # the whole gallery is as the client saw it
     if not request.user.is_authenticated:
@@ -274,6 +291,8 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     since = _from_stamp(request.GET.get("since"))
     only = request.GET.get("job")
     member = access.get_team_for_user(request.user, code) if code else None
+    if not version:  # a gallery the user may see, still before any query of its jobs
+        version = versions.current(user_id, member.team.code if member else None)
     jobs = _gallery_jobs(request, member)
     if only:
         jobs = jobs.filter(code=only)
@@ -415,9 +434,17 @@ def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
 
 
 def _back(request: AuthedRequest, job: Job) -> HttpResponse:
+    """Back to the page the button was on, if that is on this site; else the job's page."""
     if request.htmx:
-        return HttpResponseClientRedirect(request.headers.get("HX-Current-URL") or "/")
-    return redirect(request.POST.get("next") or job.get_absolute_url())
+        current = request.headers.get("HX-Current-URL")
+        return HttpResponseClientRedirect(_on_this_site(request, current) or "/")
+    return redirect(_on_this_site(request, request.POST.get("next")) or job.get_absolute_url())
+
+
+def _on_this_site(request: AuthedRequest, target: str | None) -> str:
+    """target if it is a URL on this site (views_batches._next's rule), else ""."""
+    safe = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    return target if target and safe else ""
 
 
 @require_GET

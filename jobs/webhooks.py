@@ -37,7 +37,7 @@ def apixo_webhook(request: HttpRequest, secret: str) -> JsonResponse:
     try:
         body = json.loads(request.body)
         task_id = body["data"]["taskId"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         logger.warning("APIXO callback for job %s: unreadable body %r", job.pk, request.body[:2000])
         return ok
     # While still `submitting`, our own taskId isn't saved yet (APIXO can be that fast):

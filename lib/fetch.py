@@ -41,8 +41,11 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Worth retrying later: the server may recover. Any other non-200 answer will not change.
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 # A NAT64 gateway turns 64:ff9b::a.b.c.d into a.b.c.d, so the IPv6 form is only as global
-# as the IPv4 address it carries.
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# as the IPv4 address it carries; so do the IPv4-compatible (::a.b.c.d, deprecated) and
+# IPv4-translated (::ffff:0:a.b.c.d) forms, which Python also calls global.
+_EMBEDS_IPV4 = tuple(
+    ipaddress.IPv6Network(net) for net in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96")
+)
 
 PRIVATE_MESSAGE = "This link points to a private or local network address, which is not allowed."
 
@@ -101,7 +104,7 @@ def _is_global(address: str) -> bool:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
-        if ip in _NAT64:
+        if any(ip in net for net in _EMBEDS_IPV4):
             embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         return all(v4.is_global for v4 in embedded if v4 is not None)
     return True
@@ -129,8 +132,12 @@ def _fail(host: str, message: str, *, permanent: bool = True) -> FetchError:
     return FetchError(message, permanent=permanent)
 
 
-def _check(url: str) -> _Target:
-    """Return the target for url, or raise FetchError saying why it may not be fetched."""
+def _check(url: str, *, redirected_from: _Target | None = None) -> _Target:
+    """Return the target for url, or raise FetchError saying why it may not be fetched.
+
+    A redirect may reach an allow-listed private host:port only from that same host:port:
+    the allow-list trusts the links we are given, not where a stranger's server points.
+    """
     url = url.strip()
     if not url:
         raise _fail("", "The link is empty.")
@@ -173,7 +180,10 @@ def _check(url: str) -> _Target:
     if not addresses:
         raise _fail(shown_host, f"The host name {shown_host} could not be found.")
     # Every address, not just the first: the connection may use any of them.
-    if not _is_allow_listed(host, port) and not all(_is_global(a) for a in addresses):
+    allow_listed = _is_allow_listed(host, port) and (
+        redirected_from is None or (redirected_from.host, redirected_from.port) == (host, port)
+    )
+    if not allow_listed and not all(_is_global(a) for a in addresses):
         raise _fail(shown_host, PRIVATE_MESSAGE)
     return _Target(url=prepared.url, host=host, port=port, addresses=tuple(addresses))
 
@@ -373,7 +383,7 @@ def download(
         redirects += 1
         if redirects > MAX_REDIRECTS:
             raise _fail(target.host, "Too many redirects.")
-        target = _check(outcome)
+        target = _check(outcome, redirected_from=target)
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,17 @@ class _Echo:
         return value
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...)).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: str | None) -> str:
+    """A user-chosen text (a name, a note) as a CSV cell no spreadsheet runs as a formula:
+    a leading quote makes it plain text (OWASP's advice). Numbers are written as they are."""
+    text = value or ""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
 def ledger_csv(r: DateRange, chunk_size: int = 2000) -> Iterator[str]:
     """The ledger rows in the range, oldest first, as CSV lines.
 
@@ -259,11 +270,11 @@ def ledger_csv(r: DateRange, chunk_size: int = 2000) -> Iterator[str]:
                 kind,
                 amount,
                 cents(amount).replace("$", ""),
-                user or "",
-                team or "",
+                _text_cell(user),
+                _text_cell(team),
                 job or "",
-                note,
-                by or "",
+                _text_cell(note),
+                _text_cell(by),
             ]
         )
 

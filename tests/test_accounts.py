@@ -114,6 +114,53 @@ def test_it_refuses_a_second_account_for_an_email(client: Client, alice: User) -
     assert not User.objects.filter(username="alice2").exists()
 
 
+def _page(r: Any, email: str) -> str:
+    """The answer as an onlooker compares it (the address shown is the one they typed)."""
+    body: str = r.content.decode().replace(email, "EMAIL")
+    return re.sub(r'(csrfmiddlewaretoken" value="|X-CSRFToken": ")[^"]*', "", body)
+
+
+def test_it_answers_a_taken_email_like_a_new_account_and_emails_its_owner(
+    client: Client, verify: None, alice: User, mailoutbox: list[Any]
+) -> None:
+    new = _signup(client, "dora")
+    taken = _signup(Client(), "dora2", email="ALICE@example.org")
+    assert (new.status_code, taken.status_code) == (200, 200)
+    assert _page(taken, "ALICE@example.org") == _page(new, "dora@example.org")
+    assert not User.objects.filter(username="dora2").exists()
+    assert mailoutbox[-1].to == ["ALICE@example.org"]
+    body = mailoutbox[-1].body
+    assert "already has an account, with the user name alice" in body
+    assert "/accounts/password_reset/" in body
+
+
+def test_it_answers_a_taken_username_like_a_new_account_and_emails_the_address(
+    client: Client, verify: None, alice: User, mailoutbox: list[Any]
+) -> None:
+    new = _signup(client, "dora")
+    taken = _signup(Client(), "Alice", email="someone@example.org")
+    assert _page(taken, "someone@example.org") == _page(new, "dora@example.org")
+    assert User.objects.filter(username__iexact="alice").count() == 1
+    assert mailoutbox[-1].to == ["someone@example.org"]
+    assert "The user name Alice is taken" in mailoutbox[-1].body
+
+
+def test_it_sends_a_fresh_link_for_a_taken_but_unconfirmed_email(
+    client: Client, verify: None, mailoutbox: list[Any]
+) -> None:
+    _signup(client, "dora")
+    _signup(Client(), "dora2", email="dora@example.org")
+    assert [m.to for m in mailoutbox] == [["dora@example.org"]] * 2
+    assert "/accounts/verify/" in mailoutbox[1].body
+    assert not User.objects.filter(username="dora2").exists()
+
+
+def test_it_still_shows_other_sign_up_errors(client: Client, verify: None, alice: User) -> None:
+    r = _signup(client, "alice", password2="something-else")
+    assert r.status_code == 400
+    assert "already exists" not in r.content.decode()
+
+
 def test_it_trusts_an_invitation_link_instead_of_a_verification(
     client: Client, verify: None, team: Team, mailoutbox: list[Any]
 ) -> None:

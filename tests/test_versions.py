@@ -131,3 +131,24 @@ def test_a_forged_or_stale_version_goes_to_the_database(alice_client: Client, al
     for forged in ("", "garbage", "1.2", url.split("v=")[1].split(".")[0] + ".x"):
         r = alice_client.get(url.split("&v=")[0] + "&v=" + forged)
         assert cards(r) == {str(job.code)}, forged
+
+
+def test_a_poll_makes_no_counter_for_a_gallery_the_user_may_not_see(
+    alice_client: Client, alice: Any, charlie: Any
+) -> None:
+    from django.core.cache import cache
+
+    others = make_team(charlie, "Zeta")
+    redis = cache._cache.get_client(None)  # type: ignore[attr-defined]
+    for junk in ["x" * 500, "00000000-0000-0000-0000-000000000000", str(others.code)]:
+        assert alice_client.get("/gallery/poll/", {"team": junk, "v": "1.1"}).status_code == 404
+    assert redis.keys(cache.make_key("gallery-version:t:*")) == []
+
+
+def test_a_poll_counter_is_short_lived(alice_client: Client, alice: Any) -> None:
+    from django.core.cache import cache
+
+    assert alice_client.get("/gallery/poll/?since=0&oldest=0").status_code == 200
+    name = cache.make_key(versions.key(alice.pk, None))
+    ttl = cache._cache.get_client(name).ttl(name)  # type: ignore[attr-defined]
+    assert 0 < ttl <= 3600

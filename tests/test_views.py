@@ -363,6 +363,32 @@ def test_retry_makes_a_new_job_for_a_new_cent(
     assert alice.budget.reserved_cents == 1
 
 
+@pytest.mark.parametrize(
+    "next_url", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"]
+)
+@pytest.mark.parametrize("action", ["job_cancel", "job_retry"])
+def test_cancel_and_retry_refuse_a_next_on_another_site(
+    alice_client: Client, alice: Any, job: Job, queue: FakeQueue, action: str, next_url: str
+) -> None:
+    if action == "job_retry":
+        job = make_job(alice, Job.State.FAILED)
+    r = alice_client.post(reverse(action, args=[job.code]), {"next": next_url})
+    assert r.status_code == 302
+    assert r["Location"].startswith("/jobs/")
+
+
+def test_cancel_and_retry_go_back_to_a_next_on_this_site(
+    alice_client: Client, alice: Any, job: Job
+) -> None:
+    r = alice_client.post(reverse("job_cancel", args=[job.code]), {"next": "/?state=failed"})
+    assert r["Location"] == "/?state=failed"
+    htmx = alice_client.post(
+        reverse("job_cancel", args=[job.code]),
+        headers={"HX-Request": "true", "HX-Current-URL": "https://evil.example/"},
+    )
+    assert htmx["HX-Redirect"] == "/"
+
+
 def test_retry_button_says_it_costs(alice_client: Client, alice: Any) -> None:
     make_job(alice, Job.State.FAILED, fail_code="SensitiveContent")
     body = alice_client.get("/").content.decode()

@@ -169,3 +169,22 @@ def test_callback_mode_submits_with_our_webhook_and_polls_only_as_a_safety_net(
     job.refresh_from_db()
     assert job.state == "pending" and job.via_callback
     assert scheduled == [(tasks.poll_job, job.pk, settings.APIXO_SAFETY_POLL)]
+
+
+def test_it_ignores_a_body_nested_too_deep_to_parse(
+    pending: Job, scheduled: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    deep = '{"data": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert _post(pending, deep).status_code == 200
+    assert scheduled == []
+    assert "unreadable body" in caplog.text
+
+
+def test_it_finds_the_job_by_its_secret_through_an_index(db: None) -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # a few rows: make the planner show its index
+            cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = Job.objects.filter(callback_secret="forged").only("pk").explain()
+    assert "job_callback_secret" in plan, plan

@@ -8,6 +8,7 @@ engine). The README has a table of every variable.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import tempfile
 from datetime import timedelta
@@ -98,6 +99,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CsrfViewMiddleware, which reads the body: one upload at a time per user.
+    "lib.uploads.one_upload_at_a_time",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -176,6 +179,19 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "15"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Behind the TLS proxy (docs/deploy.md) every request comes from the proxy's address: list
+# where it connects from (addresses or networks, e.g. 127.0.0.1 for a proxy on the host, or
+# Docker's 172.16.0.0/12), and the client's address is read from its X-Forwarded-For. Only
+# from those: anyone else could write the header themselves.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES must list addresses or networks, not {_proxy!r}"
+        ) from None
+AXES_CLIENT_IP_CALLABLE = "accounts.services.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -298,7 +314,9 @@ RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", str(300 * 1024 * 1024))
 BATCH_MAX_IMAGES = envint("BATCH_MAX_IMAGES", "50")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_IMAGES + 10
+# A far hard stop: lib.uploads skips the data of every file past BATCH_MAX_IMAGES and the
+# form says how many were sent, which Django's own refusal (a bare 400 page) can't.
+DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_IMAGES * 20
 # Stops reading a file past UPLOAD_MAX_BYTES instead of spooling all of it to disk.
 FILE_UPLOAD_HANDLERS = [
     "lib.uploads.SizeCappedUploadHandler",

@@ -96,6 +96,12 @@ def test_it_lets_url_markers_win_over_env_defaults() -> None:
         ("fe80::1%eth0", False),
         ("::ffff:127.0.0.1", False),
         ("fd00::1", False),
+        ("64:ff9b::a9fe:a9fe", False),
+        ("64:ff9b::808:808", True),
+        ("2002:a9fe:a9fe::1", False),
+        ("2001::5601:5601", False),
+        ("::a9fe:a9fe", False),
+        ("::ffff:0:a9fe:a9fe", False),
     ],
 )
 def test_it_classifies_addresses(address: str, is_global: bool) -> None:

@@ -98,6 +98,8 @@ def test_it_fails_for_a_source_that_is_not_an_http_url(client: Client, url: str)
         "http://169.254.169.254/latest/meta-data/",
         "http://[::1]:9/x.jpg",
         "http://0.0.0.0:9/x.jpg",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[::ffff:a9fe:a9fe]/latest/meta-data/",
     ],
 )
 def test_it_refuses_a_private_source_address(client: Client, url: str) -> None:
@@ -133,6 +135,20 @@ def test_it_rechecks_every_redirect(
 
     assert_failed(data, "ImageFormatIncorrect", "not on the engine's allow-list")
     assert trap.hits == []
+
+
+def test_it_refuses_a_redirect_from_another_host_to_an_allowed_private_one(
+    make_engine: EngineFactory, source: RecordingServer, trap: RecordingServer
+) -> None:
+    # trap stands for the app (allow-listed so the engine can fetch its signed uploads):
+    # a URL the client sends may reach it, a stranger's redirect may not (the app's /healthz).
+    client = Client(make_engine(allowed_hosts=frozenset({source.netloc, trap.netloc})).url)
+
+    bounced = client.wait(client.create(source.url(f"/redirect?to={trap.url('/healthz')}")))
+
+    assert_failed(bounced, "ImageFormatIncorrect", "not on the engine's allow-list")
+    assert trap.hits == []
+    assert client.wait(client.create(trap.url("/photo.jpg")))["state"] == "success"
 
 
 def test_it_follows_an_allowed_redirect(client: Client, source: RecordingServer) -> None:
