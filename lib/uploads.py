@@ -88,7 +88,9 @@ def one_upload_at_a_time(
             return get_response(request)
         key, token = f"upload-slot:{who}", secrets.token_hex(8)
         try:
-            taken = not cache.add(key, token, UPLOAD_SLOT_SECONDS)
+            # A cache that reads an outage as empty (jobs.cache) fails the add and finds
+            # nothing: that is no Redis, so no cap, not somebody else's upload.
+            taken = not cache.add(key, token, UPLOAD_SLOT_SECONDS) and cache.get(key) is not None
         except Exception:  # no Redis: no cap, rather than no uploads
             logger.warning("Upload slot unreadable for %s; not capped", who)
             return get_response(request)
