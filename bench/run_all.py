@@ -30,6 +30,7 @@ BENCHMARKS = [
     ("engine_tiers", [], ["--quick"]),
     ("engine_quality", [], ["--quick"]),
     ("throughput", [], ["--quick"]),
+    ("sizing", [], ["--quick"]),
     # Someone else's: streams the spend CSV for N charges (default 1,000,000).
     ("ledger_csv", [], ["200000"]),
 ]
