@@ -31,6 +31,7 @@ BENCHMARKS = [
     ("engine_quality", [], ["--quick"]),
     ("throughput", [], ["--quick"]),
     ("decode_attack", [], ["--quick"]),
+    ("sizing", [], ["--quick"]),
     # Someone else's: streams the spend CSV for N charges (default 1,000,000).
     ("ledger_csv", [], ["200000"]),
 ]
