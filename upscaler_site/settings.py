@@ -245,8 +245,11 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "upscaler@localhost")
 
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Nothing reads an RQ job's result (the database holds every outcome), so a finished RQ
+# job is kept a minute, not ten: polling every 7 s, ten minutes of them came to about
+# 440 KiB of Redis per image in flight (bench/sizing.py, docs/deploy.md).
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600, "DEFAULT_RESULT_TTL": 600},
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600, "DEFAULT_RESULT_TTL": 60},
 }
 # Our heartbeat for /healthz, and a work loop that waits out a Redis outage.
 RQ = {"WORKER_CLASS": "jobs.heartbeat.Worker"}
