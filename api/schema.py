@@ -93,6 +93,8 @@ def _schemas() -> dict[str, Any]:
                 "fail_code",
                 "fail_message",
                 "advice",
+                "charged_cents",
+                "reused",
                 "created",
                 "submitted_at",
                 "finished_at",
@@ -125,6 +127,18 @@ def _schemas() -> dict[str, Any]:
                 "fail_code": _nullable("string"),
                 "fail_message": _nullable("string"),
                 "advice": _nullable("string", description="What to do about a failure."),
+                "charged_cents": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "What this job cost, in cents: its ledger entries, charges "
+                    "less refunds. APIXO bills every image it accepted, so a failed job can "
+                    "cost money too; one APIXO never accepted, or a reused copy, costs 0.",
+                },
+                "reused": {
+                    "type": "boolean",
+                    "description": "A copy of an earlier result of the same source, tier and "
+                    "format: no APIXO task, no charge.",
+                },
                 "created": when,
                 "submitted_at": _nullable("string", format="date-time"),
                 "finished_at": _nullable("string", format="date-time"),

@@ -16,7 +16,8 @@ def _time(value: Any) -> str | None:
 
 
 def job_json(job: Job) -> dict[str, Any]:
-    """A job as the API (and the webhooks) show it. Select user, team and retry_of."""
+    """A job as the API (and the webhooks) show it. Select user, team and retry_of, and
+    annotate the ledger (jobs.models.for_cards), or each job costs a query more."""
     site = settings.SITE_URL
     done = job.state == Job.State.SUCCESS and bool(job.result_file)
     return {
@@ -49,6 +50,9 @@ def job_json(job: Job) -> dict[str, Any]:
         "fail_code": job.fail_code or None,
         "fail_message": job.fail_msg or None,
         "advice": job.advice if job.state == Job.State.FAILED else None,
+        # From the ledger (charges less refunds): a failed job APIXO accepted was billed too.
+        "charged_cents": job.charged_cents,
+        "reused": job.reused_from_id is not None,
         "created": _time(job.created),
         "submitted_at": _time(job.submitted_at),
         "finished_at": _time(job.finished_at),

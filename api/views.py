@@ -39,7 +39,7 @@ from api.schema import openapi_document
 from api.serializers import job_json
 from jobs import access, tasks, views
 from jobs.forms import SubmitForm
-from jobs.models import Batch, Job, Membership
+from jobs.models import Batch, Job, Membership, for_cards
 from jobs.submit import QuotaExceeded, submit_batch
 
 NON_FIELD = "non_field_errors"
@@ -121,7 +121,7 @@ def api_view(*methods: str, query: tuple[str, ...] = ()) -> Callable[[ApiView], 
 
 
 def _jobs(qs: Any) -> list[dict[str, Any]]:
-    return [job_json(j) for j in qs.select_related("user", "team", "retry_of")]
+    return [job_json(j) for j in for_cards(qs.select_related("user", "team", "retry_of"))]
 
 
 # --- views --------------------------------------------------------------------------------

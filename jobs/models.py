@@ -9,7 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
@@ -376,6 +377,35 @@ class Job(models.Model):
     def advice(self) -> str:
         return advice_for(self.fail_code)
 
+    def _ledger(self) -> tuple[int, bool]:
+        """(net cents, ever charged) from the job's ledger rows: annotated by `for_cards`
+        (one query for a whole page), else read here, once."""
+        known = self.__dict__
+        if "ledger_cents" not in known:
+            rows = list(Charge.objects.filter(job=self).values_list("kind", "amount_cents"))
+            known["ledger_cents"] = sum(amount for _, amount in rows)
+            known["ledger_charged"] = any(kind == Charge.Kind.CHARGE for kind, _ in rows)
+        return int(known["ledger_cents"]), bool(known["ledger_charged"])
+
+    @property
+    def charged_cents(self) -> int:
+        """What this job cost its budget: its ledger rows, charges less refunds. APIXO bills
+        every image it accepted, so a failed job can cost money too."""
+        return self._ledger()[0]
+
+    @property
+    def refunded(self) -> bool:
+        """Charged once, and given back in full by an admin."""
+        net, charged = self._ledger()
+        return charged and net == 0
+
+    @property
+    def charge_note(self) -> str:
+        """Whether the job cost money, in words for its card."""
+        if self.charged_cents > 0:
+            return f"Charged {cents(self.charged_cents)}: APIXO bills every accepted image"
+        return "Not charged: the charge was refunded" if self.refunded else "Not charged"
+
     # --- state moves: one-way, by conditional UPDATE ------------------------------------
 
     def move(self, sources: tuple[str, ...] | list[str], target: str, **fields: Any) -> bool:
@@ -681,3 +711,14 @@ class AuditEntry(models.Model):
 
 def latest_change(jobs: models.QuerySet[Job]) -> datetime | None:
     return jobs.aggregate(m=models.Max("updated"))["m"]
+
+
+def for_cards(jobs: QuerySet[Job]) -> QuerySet[Job]:
+    """jobs with what their cards show beyond the job's own row, in the same query: the
+    ledger's net amount for each (Job.charged_cents) and whether it was ever charged."""
+    ledger = Charge.objects.filter(job=OuterRef("pk")).order_by().values("job")
+    net = ledger.annotate(net=Sum("amount_cents")).values("net")
+    return jobs.annotate(
+        ledger_cents=Coalesce(Subquery(net), 0),
+        ledger_charged=Exists(ledger.filter(kind=Charge.Kind.CHARGE)),
+    )

@@ -27,7 +27,7 @@ from jobs import access, batches, tasks, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
-from jobs.models import Batch, Job, Membership, Team, latest_change
+from jobs.models import Batch, Job, Membership, Team, for_cards, latest_change
 from jobs.submit import QuotaExceeded, retry, submit_batch
 from jobs.tasks import job_code_from_token
 from lib.money import cents
@@ -111,7 +111,8 @@ def _gallery_context(
     scope = _gallery_jobs(request, member)
     filters = GalleryFilter(request.GET, team)
     jobs = filters.apply(scope)
-    page = Paginator(jobs.order_by("-created", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    ordered = for_cards(jobs).order_by("-created", "-id")
+    page = Paginator(ordered, PAGE_SIZE).get_page(request.GET.get("page"))
     cards = list(page.object_list)
     if filters.active:
         # A filtered page is redrawn whenever anything in the gallery changes (a job can
@@ -300,7 +301,7 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     gone = removed > _int(request.GET.get("r"))  # cards deleted since the page last looked
     if (filters.active or gone) and not only:
         return _redrawn_poll(request, member, jobs, filters, since, version, removed, gone)
-    changed = list(jobs.filter(updated__gt=since).order_by("created", "id")[:PAGE_SIZE])
+    changed = list(for_cards(jobs.filter(updated__gt=since)).order_by("created", "id")[:PAGE_SIZE])
     if only and changed and not changed[0].in_flight:
         return HttpResponseClientRefresh()  # the job page shows the full result
     oldest = _from_stamp(request.GET.get("oldest"))
@@ -365,7 +366,7 @@ def _redrawn_poll(
     }
     if not gone and (latest is None or latest <= since):
         return _quiet_poll(request, poller)
-    cards = list(filters.apply(scope).order_by("-created", "-id")[:PAGE_SIZE])
+    cards = list(for_cards(filters.apply(scope)).order_by("-created", "-id")[:PAGE_SIZE])
     context = {
         **_context_vars(request, member),
         **poller,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from api.models import ApiToken
 from jobs.forms import SubmitForm
-from jobs.models import Budget, Job, Membership
+from jobs.models import Budget, Charge, Job, Membership
 from tests.conftest import image_bytes, make_job, make_team_job, with_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
@@ -446,6 +446,37 @@ def test_it_shows_one_job(api: Client, alice: Any) -> None:
     assert (body["result"]["width"], body["result"]["bytes"]) == (128, 1234)
     assert body["web_url"].endswith(f"/jobs/{job.code}/")
     assert body["finished_at"]
+
+
+def test_it_says_what_each_job_cost(api: Client, alice: Any) -> None:
+    """charged_cents is the ledger's (charges less refunds); reused copies cost nothing."""
+    paid = make_job(alice, Job.State.FAILED, fail_code="Timeout", task_id="task_1")
+    Charge.objects.create(job=paid, job_code=paid.code, budget=alice.budget, amount_cents=1)
+    refunded = make_job(alice, Job.State.FAILED, fail_code="Timeout", task_id="task_2")
+    refund_of = Charge.objects.create(
+        job=refunded, job_code=refunded.code, budget=alice.budget, amount_cents=1
+    )
+    Charge.objects.create(
+        job=refunded,
+        job_code=refunded.code,
+        budget=alice.budget,
+        kind=Charge.Kind.REFUND,
+        amount_cents=-1,
+        refund_of=refund_of,
+    )
+    never_sent = make_job(alice, Job.State.FAILED, fail_code="SourceUnavailable")
+    copy = make_job(alice, Job.State.SUCCESS, reused_from=paid)
+    expected = {
+        str(paid.code): (1, False),
+        str(refunded.code): (0, False),
+        str(never_sent.code): (0, False),
+        str(copy.code): (0, True),
+    }
+    listed = api.get("/api/v1/jobs").json()["jobs"]
+    assert {j["id"]: (j["charged_cents"], j["reused"]) for j in listed} == expected
+    for code, values in expected.items():
+        one = api.get(f"/api/v1/jobs/{code}").json()
+        assert (one["charged_cents"], one["reused"]) == values
 
 
 @pytest.mark.parametrize("code", ["charlies", "unknown", "not-a-uuid"])

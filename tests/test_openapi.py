@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.models import ApiToken, hash_token
 from api.schema import openapi_document
-from jobs.models import Job
+from jobs.models import Charge, Job
 from lib import fetch
 from tests.conftest import image_bytes, make_job, make_team_job, with_files
 from upscaler_site.wsgi import application
@@ -82,11 +82,14 @@ def test_real_jobs_keep_to_the_document(
     token = ApiToken.issue(alice, "schemathesis")[1]
     auth = {"Authorization": f"Bearer {token}"}
     done = with_files(make_job(alice, Job.State.SUCCESS, result_width=128, result_height=96))
-    failed = make_job(alice, Job.State.FAILED, fail_code="Timeout", retry_of=done)
+    failed = make_job(alice, Job.State.FAILED, fail_code="Timeout", retry_of=done, task_id="t")
+    Charge.objects.create(job=failed, job_code=failed.code, budget=alice.budget, amount_cents=1)
+    copy = make_job(alice, Job.State.SUCCESS, reused_from=done)
     make_team_job(team, alice)
     cases = [
         schema["/api/v1/jobs/{id}"]["GET"].Case(path_parameters={"id": str(done.code)}),
         schema["/api/v1/jobs/{id}"]["GET"].Case(path_parameters={"id": str(failed.code)}),
+        schema["/api/v1/jobs/{id}"]["GET"].Case(path_parameters={"id": str(copy.code)}),
         schema["/api/v1/jobs/{id}/result"]["GET"].Case(path_parameters={"id": str(done.code)}),
         schema["/api/v1/jobs"]["GET"].Case(query={"team": str(team.code), "per_page": 1}),
         schema["/api/v1/jobs"]["POST"].Case(
@@ -98,8 +101,13 @@ def test_real_jobs_keep_to_the_document(
             media_type="multipart/form-data",
         ),
     ]
-    statuses = [case.call_and_validate(headers=auth).status_code for case in cases]
-    assert statuses == [200, 200, 200, 200, 201, 201]
+    answers = [case.call_and_validate(headers=auth) for case in cases]
+    assert [r.status_code for r in answers] == [200, 200, 200, 200, 200, 201, 201]
+    assert [(r.json()["charged_cents"], r.json()["reused"]) for r in answers[:3]] == [
+        (0, False),
+        (1, False),
+        (0, True),
+    ]
 
 
 def test_the_document_is_public_and_valid_openapi_3_1(client: Client) -> None:
@@ -114,5 +122,9 @@ def test_the_document_is_public_and_valid_openapi_3_1(client: Client) -> None:
         "/api/v1/openapi.json",
     }
     assert "jobFinished" in doc["webhooks"]
+    job = doc["components"]["schemas"]["Job"]
+    assert {"charged_cents", "reused"} <= set(job["required"])
+    assert job["properties"]["charged_cents"]["type"] == "integer"
+    assert job["properties"]["reused"]["type"] == "boolean"
     assert doc == json.loads(json.dumps(openapi_document()))
     assert len(list(schema.get_all_operations())) == 5

@@ -552,6 +552,59 @@ def test_a_failed_card_does_not_repeat_apixos_message(alice_client: Client, alic
     assert body.count("rejected by safety checks") == 1
 
 
+def _charge(job: Job, refunded: bool = False) -> None:
+    """The ledger rows accept() (and an admin's refund) leave for a job APIXO accepted."""
+    charge = Charge.objects.create(
+        job=job, job_code=job.code, budget=job.budget, user=job.user, amount_cents=1
+    )
+    if refunded:
+        Charge.objects.create(
+            job=job,
+            job_code=job.code,
+            budget=job.budget,
+            kind=Charge.Kind.REFUND,
+            amount_cents=-1,
+            refund_of=charge,
+        )
+
+
+def test_a_failed_card_says_it_was_charged(alice_client: Client, alice: Any) -> None:
+    """APIXO bills every image it accepted: a task that then failed still cost money."""
+    job = make_job(alice, Job.State.FAILED, fail_code="Timeout", task_id="task_1")
+    _charge(job)
+    note = "Charged $0.01: APIXO bills every accepted image"
+    assert note in alice_client.get("/").content.decode()
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert note in page
+    assert "$0.01 (charged when APIXO accepted it" in page
+
+
+def test_a_failed_card_says_when_nothing_was_charged(alice_client: Client, alice: Any) -> None:
+    job = make_job(alice, Job.State.FAILED, fail_code="SourceUnavailable")
+    body = alice_client.get("/").content.decode()
+    assert "Not charged" in body and "Charged $0.01" not in body
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "Not charged" in page and "<dt>Cost</dt><dd>nothing</dd>" in page
+
+
+def test_a_failed_card_says_when_the_charge_was_refunded(alice_client: Client, alice: Any) -> None:
+    job = make_job(alice, Job.State.FAILED, fail_code="Timeout", task_id="task_1")
+    _charge(job, refunded=True)
+    body = alice_client.get("/").content.decode()
+    assert "Not charged: the charge was refunded" in body and "Charged $0.01" not in body
+    page = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "nothing: the charge was refunded" in page
+
+
+def test_a_polled_failed_card_says_it_was_charged(alice_client: Client, alice: Any) -> None:
+    job = make_job(alice, Job.State.PROCESSING, task_id="task_1")
+    _charge(job)
+    path = next_poll(alice_client.get("/"))
+    job.move((Job.State.PROCESSING,), Job.State.FAILED, fail_code="Timeout")
+    body = alice_client.get(path).content.decode()
+    assert "Charged $0.01: APIXO bills every accepted image" in body
+
+
 def test_a_missing_page_has_the_site_around_it(alice_client: Client) -> None:
     r = alice_client.get("/jobs/00000000-0000-0000-0000-000000000000/")
     assert r.status_code == 404
