@@ -34,6 +34,7 @@ class BatchProgress:
     done: int
     failed: int
     success: int
+    retryable: int  # failed and not retried yet
 
     @property
     def finished(self) -> bool:
@@ -41,7 +42,7 @@ class BatchProgress:
 
     @property
     def retry_cents(self) -> int:
-        return self.failed * settings.PRICE_CENTS
+        return self.retryable * settings.PRICE_CENTS
 
 
 def recent_batches(jobs: QuerySet[Job], limit: int = RECENT_BATCHES) -> list[BatchProgress]:
@@ -54,6 +55,7 @@ def recent_batches(jobs: QuerySet[Job], limit: int = RECENT_BATCHES) -> list[Bat
             total=Count("id"),
             busy=Count("id", filter=Q(state__in=Job.IN_FLIGHT)),
             failed=Count("id", filter=Q(state=Job.State.FAILED)),
+            unretried=Count("id", filter=Q(state=Job.State.FAILED, retried_as__isnull=True)),
             success=Count("id", filter=Q(state=Job.State.SUCCESS)),
             newest=Max("created"),
         )
@@ -67,6 +69,7 @@ def recent_batches(jobs: QuerySet[Job], limit: int = RECENT_BATCHES) -> list[Bat
             done=r["total"] - r["busy"],
             failed=r["failed"],
             success=r["success"],
+            retryable=r["unretried"],
         )
         for r in rows
     ]
@@ -173,14 +176,20 @@ def delete_jobs(jobs: QuerySet[Job]) -> tuple[int, int]:
 
 
 def retry_failed(jobs: QuerySet[Job], by: Any) -> list[Job]:
-    """Retry every failed job, each as a new job with a new charge. All or nothing: if the
-    budget can't cover them all, QuotaExceeded is raised and none is queued."""
-    failed = list(jobs.filter(state=Job.State.FAILED).select_related("budget", "team"))
+    """Retry every failed job not retried yet, each as a new job with a new charge; return
+    the new jobs. All or nothing: if the budget can't cover them all, QuotaExceeded is
+    raised and none is queued."""
+    failed = list(
+        jobs.filter(state=Job.State.FAILED, retried_as__isnull=True).select_related(
+            "budget", "team"
+        )
+    )
     if not failed:
         return []
     try:
         with transaction.atomic():
-            return [submit.retry(job, by=by) for job in failed]
+            retries = [submit.retry(job, by=by) for job in failed]
+            return [new for new, created in retries if created]
     except QuotaExceeded:
         budget = failed[0].budget
         budget.refresh_from_db()

@@ -250,6 +250,11 @@ class Job(models.Model):
     retry_of = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="retries"
     )
+    # The other way: the one job that retried this one. Set by a conditional UPDATE
+    # (jobs.submit.retry), so two Retry clicks can't make (and pay for) two new jobs.
+    retried_as = models.OneToOneField(
+        "self", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     source_url = models.URLField(max_length=2048, blank=True)
     source_file = models.FileField(upload_to=source_path, blank=True)
@@ -350,7 +355,8 @@ class Job(models.Model):
 
     @property
     def retryable(self) -> bool:
-        return self.state in (self.State.FAILED, self.State.CANCELED)
+        """Failed or canceled, and not retried yet (its card links to the retry instead)."""
+        return self.state in (self.State.FAILED, self.State.CANCELED) and not self.retried_as_id
 
     @property
     def long_edge(self) -> int:
@@ -715,10 +721,11 @@ def latest_change(jobs: models.QuerySet[Job]) -> datetime | None:
 
 def for_cards(jobs: QuerySet[Job]) -> QuerySet[Job]:
     """jobs with what their cards show beyond the job's own row, in the same query: the
-    ledger's net amount for each (Job.charged_cents) and whether it was ever charged."""
+    ledger's net amount for each (Job.charged_cents), whether it was ever charged, and the
+    job that retried it (the card's link)."""
     ledger = Charge.objects.filter(job=OuterRef("pk")).order_by().values("job")
     net = ledger.annotate(net=Sum("amount_cents")).values("net")
-    return jobs.annotate(
+    return jobs.select_related("retried_as").annotate(
         ledger_cents=Coalesce(Subquery(net), 0),
         ledger_charged=Exists(ledger.filter(kind=Charge.Kind.CHARGE)),
     )

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 # tasks as a module: tests replace tasks.enqueue_start.
-from jobs import dedupe, tasks
+from jobs import dedupe, tasks, versions
 from jobs.models import Batch, Budget, Job, Team, job_finished
 
 
@@ -133,38 +133,67 @@ def resolve_attention(job: Job, resubmit: bool) -> bool:
     return moved
 
 
-def retry(job: Job, by: Any = None) -> Job:
-    """Queue a new job for the same source, linked to this one: a new task, a new charge.
+class _AlreadyRetried(Exception):
+    """Another request retried the job first: undo this one's reservation and job."""
 
+
+def retry(job: Job, by: Any = None) -> tuple[Job, bool]:
+    """Queue a new job for the same source, linked to this one: a new task, a new charge.
+    Return (the retry, created).
+
+    Once only: a job already retried (a double click, a second tab, a teammate) returns
+    its retry with created=False, and nothing is reserved or queued again. The link on
+    the old job is set by a conditional UPDATE, so of two concurrent retries exactly one
+    keeps its new job; the other's is rolled back with its reservation.
     `by` submits it (a team member retrying a teammate's job); the submitter by default.
     Raise QuotaExceeded if the budget cannot cover it.
     """
     user = by or job.user
-    with transaction.atomic():
-        if not job.budget.reserve(settings.PRICE_CENTS):
-            job.budget.refresh_from_db()
-            raise QuotaExceeded(settings.PRICE_CENTS, job.budget.left_cents)
-        batch = Batch.objects.create(code=uuid.uuid4(), user=user)
-        new = Job.objects.create(
-            user=user,
-            team=job.team,
-            budget=job.budget,
-            batch=batch,
-            retry_of=job,
-            source_url=job.source_url,
-            # A URL source is fetched afresh: the link may have been fixed since.
-            source_file=job.source_file if not job.source_url else "",
-            source_name=job.source_name,
-            source_width=job.source_width,
-            source_height=job.source_height,
-            source_bytes=job.source_bytes,
-            resolution=job.resolution,
-            output_format=job.output_format,
-            next_check_at=timezone.now(),
-            # A retry is an explicit new run (a new charge, as its button says).
-            source_sha256=job.source_sha256 if not job.source_url else "",
-            strip_gps=job.strip_gps,
-            force_new=True,
-        )
-        transaction.on_commit(partial(tasks.enqueue_start, new.pk))
-    return new
+    try:
+        with transaction.atomic():
+            if Job.objects.filter(pk=job.pk, retried_as__isnull=False).exists():
+                raise _AlreadyRetried
+            if not job.budget.reserve(settings.PRICE_CENTS):
+                job.budget.refresh_from_db()
+                raise QuotaExceeded(settings.PRICE_CENTS, job.budget.left_cents)
+            new = _retry_job(job, user)
+            # The old card changes too (a link instead of its Retry button), live.
+            linked = Job.objects.filter(pk=job.pk, retried_as__isnull=True).update(
+                retried_as=new, updated=timezone.now()
+            )
+            if linked != 1:
+                raise _AlreadyRetried
+            job.retried_as = new
+            versions.bump(job)
+            transaction.on_commit(partial(tasks.enqueue_start, new.pk))
+    except _AlreadyRetried:
+        job.refresh_from_db(fields=["retried_as", "updated"])
+        if job.retried_as is None:  # that retry was deleted meanwhile: this one goes ahead
+            return retry(job, by)
+        return job.retried_as, False
+    return new, True
+
+
+def _retry_job(job: Job, user: Any) -> Job:
+    batch = Batch.objects.create(code=uuid.uuid4(), user=user)
+    return Job.objects.create(
+        user=user,
+        team=job.team,
+        budget=job.budget,
+        batch=batch,
+        retry_of=job,
+        source_url=job.source_url,
+        # A URL source is fetched afresh: the link may have been fixed since.
+        source_file=job.source_file if not job.source_url else "",
+        source_name=job.source_name,
+        source_width=job.source_width,
+        source_height=job.source_height,
+        source_bytes=job.source_bytes,
+        resolution=job.resolution,
+        output_format=job.output_format,
+        next_check_at=timezone.now(),
+        # A retry is an explicit new run (a new charge, as its button says).
+        source_sha256=job.source_sha256 if not job.source_url else "",
+        strip_gps=job.strip_gps,
+        force_new=True,
+    )

@@ -420,17 +420,19 @@ def job_cancel(request: AuthedRequest, code: str) -> HttpResponse:
 @require_POST
 def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
     job = _get_rw_job_for_user(request, code)
-    if not job.retryable:
+    if job.state not in (Job.State.FAILED, Job.State.CANCELED):
         messages.error(request, "Only a failed or canceled job can be retried.")
         return _back(request, job)
     try:
-        new = retry(job, by=request.user)
+        new, created = retry(job, by=request.user)
     except QuotaExceeded as e:
         messages.error(request, _quota_message(1, e, job.team))
         return _back(request, job)
-    messages.success(
-        request, f"Retrying {job.source_name} as a new job ({cents(settings.PRICE_CENTS)})."
-    )
+    if created:
+        price = cents(settings.PRICE_CENTS)
+        messages.success(request, f"Retrying {job.source_name} as a new job ({price}).")
+    else:  # a second click, or another tab: never a second new job (nor a second charge)
+        messages.info(request, f"{job.source_name} was already retried: this is the new job.")
     return _back(request, new)
 
 

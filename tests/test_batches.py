@@ -226,6 +226,19 @@ def test_it_retries_none_when_the_quota_cannot_cover_all(alice_client, alice):
     assert b"2 images = $0.02, but only $0.01 is left" in r.content
 
 
+def test_it_retries_a_batch_once(alice_client, alice):
+    """Failed images already retried are left out: the button goes, and a second post (an
+    old tab) makes no new job and no new charge."""
+    batch = batch_of(alice, Job.State.FAILED, Job.State.FAILED, Job.State.SUCCESS)
+    alice_client.post(f"/batches/{batch.code}/retry-failed/")
+    r = alice_client.post(f"/batches/{batch.code}/retry-failed/", follow=True)
+    assert Job.objects.filter(retry_of__batch=batch).count() == 2
+    alice.budget.refresh_from_db()
+    assert alice.budget.reserved_cents == 2 * settings.PRICE_CENTS
+    assert b"There was no failed image to retry." in r.content
+    assert b"Retry 2 failed" not in alice_client.get("/").content
+
+
 def test_it_retries_the_failed_images_of_a_selection(alice_client, alice):
     failed = make_job(alice, Job.State.FAILED)
     done = with_files(make_job(alice, Job.State.SUCCESS))

@@ -182,8 +182,8 @@ def test_it_reuses_a_url_source_once_the_worker_has_its_bytes(alice, monkeypatch
 def test_it_makes_a_retry_a_new_paid_run(alice):
     failed = make_job(alice, Job.State.FAILED, source_sha256=SHA, source_url="")
     paid(alice)
-    new = submit.retry(failed)
-    assert new.force_new and new.state == Job.State.QUEUED
+    new, created = submit.retry(failed)
+    assert created and new.force_new and new.state == Job.State.QUEUED
 
 
 def test_the_same_file_twice_in_one_batch_is_upscaled_and_charged_once(

@@ -389,6 +389,44 @@ def test_cancel_and_retry_go_back_to_a_next_on_this_site(
     assert htmx["HX-Redirect"] == "/"
 
 
+def test_retrying_twice_makes_one_new_job(
+    alice_client: Client, alice: Any, queue: FakeQueue, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A second POST (a double click, another tab) goes to the first retry: no second
+    job, no second reservation, nothing queued again."""
+    failed = make_job(alice, Job.State.FAILED, fail_code="Timeout")
+    url = reverse("job_retry", args=[failed.code])
+    with django_capture_on_commit_callbacks(execute=True):
+        first = alice_client.post(url)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = alice_client.post(url, follow=True)
+    new = Job.objects.get(retry_of=failed)
+    assert first["Location"] == new.get_absolute_url()
+    assert second.redirect_chain == [(new.get_absolute_url(), 302)]
+    assert "photo.jpg was already retried: this is the new job." in second.content.decode()
+    assert queue.enqueued == [(tasks.start_job, (new.pk,))]
+    alice.budget.refresh_from_db()
+    assert alice.budget.reserved_cents == 1
+
+
+def test_a_retried_card_links_to_the_new_job_instead_of_a_retry_button(
+    alice_client: Client, alice: Any, queue: FakeQueue
+) -> None:
+    failed = make_job(alice, Job.State.FAILED, fail_code="Timeout")
+    path = next_poll(alice_client.get("/"))
+    alice_client.post(reverse("job_retry", args=[failed.code]))
+    new = Job.objects.get(retry_of=failed)
+    link = f'<a href="{new.get_absolute_url()}">Retried → new job</a>'
+    polled = alice_client.get(path).content.decode()  # open galleries see it live
+    old_card = polled.split(f'id="job-{failed.code}"')[1].split("</article>")[0]
+    assert link in old_card and "Retry (new job" not in old_card
+    body = alice_client.get("/").content.decode()
+    assert body.count("Retry (new job") == 0 and link in body
+    page = alice_client.get(failed.get_absolute_url()).content.decode()
+    assert link in page and "Retry (new job" not in page
+    assert f'<dt>Retried as</dt><dd><a href="{new.get_absolute_url()}">' in page
+
+
 def test_retry_button_says_it_costs(alice_client: Client, alice: Any) -> None:
     make_job(alice, Job.State.FAILED, fail_code="SensitiveContent")
     body = alice_client.get("/").content.decode()

@@ -117,6 +117,10 @@ def test_it_shows_a_failed_task_with_advice_and_a_paid_retry_succeeds(
     expect(failed.locator(".badge")).to_have_attribute("data-state", "failed", timeout=DONE)
     expect(failed.locator(".fail")).to_contain_text("SensitiveContent")
     expect(failed.locator(".fail")).to_contain_text("Use a different image")
+    # APIXO accepted the task before it failed: it was billed, and the card says so.
+    expect(failed.locator(".charge")).to_have_text(
+        "Charged $0.01: APIXO bills every accepted image"
+    )
     expect(tab.locator("#spend")).to_have_text("spent $0.01 of $1.00")
     tab.screenshot(path=artifacts / "gallery-failed.png", full_page=True)
     failed_id = failed.get_attribute("id")
@@ -126,6 +130,12 @@ def test_it_shows_a_failed_task_with_advice_and_a_paid_retry_succeeds(
     expect(tab.locator("#messages")).to_contain_text("Retrying logo.png as a new job ($0.01).")
     expect(card(tab, "logo.png")).to_have_count(2)
     retry = tab.locator(f'#job-grid .card[aria-label="logo.png"]:not(#{failed_id})')
+    # The failed card now points to its retry and can't be retried (and paid for) again.
+    old = tab.locator(f"#{failed_id}")
+    expect(old.get_by_role("button", name="Retry (new job, $0.01)")).to_have_count(0)
+    retry_code = retry.get_attribute("data-code")
+    link = old.get_by_role("link", name="Retried → new job")
+    expect(link).to_have_attribute("href", f"/jobs/{retry_code}/")
     expect(retry.locator(".badge")).to_have_attribute("data-state", "success", timeout=DONE)
     expect(retry.locator("img")).to_be_visible()
     # Both were billed: APIXO charges every image it accepted, failed or not.
