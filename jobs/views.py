@@ -379,15 +379,22 @@ def _redrawn_poll(
 
 def same_source(job: Job, visible: QuerySet[Job]) -> list[Job]:
     """The finished results of the same source in the same gallery (the tiers compared side
-    by side): same source link, or same source bytes."""
+    by side): same source link, or same source bytes. One per tier and format: this job
+    for its own, else the newest; a reused copy or a second run adds no entry."""
     match = Q(source_sha256=job.source_sha256) if job.source_sha256 else Q(pk__in=[])
     if job.source_url:
         match |= Q(source_url=job.source_url)
-    return list(
+    found = (
         visible.filter(match, state=Job.State.SUCCESS)
         .exclude(result_file="")
         .order_by("resolution", "output_format", "-created")
     )
+    tiers: dict[tuple[str, str], Job] = {}
+    for t in found:
+        key = (t.resolution, t.output_format)
+        if key not in tiers or t.pk == job.pk:
+            tiers[key] = t
+    return list(tiers.values())
 
 
 @require_GET

@@ -49,6 +49,32 @@ def test_it_shows_every_tier_of_the_same_file_side_by_side(alice_client, alice):
     assert {t.pk for t in tiers} == {job.pk, other.pk}
 
 
+def test_it_shows_each_tier_once(alice_client, alice):
+    """A reused copy, a second run at the same tier and failed tries add no entry."""
+    job = done(alice, resolution="2k")
+    copy = make_job(
+        alice, Job.State.SUCCESS, source_url=URL, reused_from=job, result_file=job.result_file.name
+    )
+    done(alice, resolution="2k")  # upscaled again ("Upscale again even if I have it")
+    for _ in range(4):
+        make_job(alice, Job.State.FAILED, source_url=URL, resolution="4k", fail_code="Timeout")
+    four = done(alice, resolution="4k")
+    r = alice_client.get(f"/jobs/{job.code}/")
+    assert [t.pk for t in r.context["tiers"]] == [job.pk, four.pk]
+    assert r.content.decode().split('id="tiers"')[1].count("<figure") == 2
+    # Each page shows itself for its own tier.
+    tiers = alice_client.get(f"/jobs/{copy.code}/").context["tiers"]
+    assert [t.pk for t in tiers] == [copy.pk, four.pk]
+
+
+def test_it_shows_no_tiers_when_the_others_are_copies(alice_client, alice):
+    job = done(alice)
+    make_job(
+        alice, Job.State.SUCCESS, source_url=URL, reused_from=job, result_file=job.result_file.name
+    )
+    assert alice_client.get(f"/jobs/{job.code}/").context["tiers"] == []
+
+
 def test_it_shows_no_tiers_from_another_gallery(alice_client, alice, charlie, team):
     job = done(alice)
     done(charlie, resolution="4k")
