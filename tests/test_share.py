@@ -40,6 +40,18 @@ def test_it_shows_the_before_and_after_without_login(client: Client, done: Job) 
     assert "noindex" in r["X-Robots-Tag"]
 
 
+def test_its_footer_speaks_to_a_visitor(client: Client, alice_client: Client, done: Job) -> None:
+    """A visitor submitted nothing and pays nothing: the customer's footer (what submitted
+    images cost) is the gallery's, not the share page's."""
+    link = ShareLink.objects.create(job=done)
+    footer = client.get(link.get_absolute_url()).content.decode().split('<footer class="footer">')
+    assert "Someone shared this image with you" in footer[1]
+    assert "no account" in footer[1] and "APIXO" in footer[1]
+    assert "$0.01" not in footer[1] and "you submit" not in footer[1]
+    gallery = alice_client.get("/").content.decode().split('<footer class="footer">')[1]
+    assert "Images you submit are sent to APIXO" in gallery and "$0.01" in gallery
+
+
 def test_it_downloads_the_result_under_a_recognisable_name(client: Client, done: Job) -> None:
     link = ShareLink.objects.create(job=done)
     r = client.get(reverse("share_result", args=[link.token]) + "?download=1")
