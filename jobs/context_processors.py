@@ -22,8 +22,11 @@ def _current_member(request: HttpRequest) -> Membership | None:
 
 def site(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
+    breaker = throttle.breaker() if user is not None and user.is_authenticated else None
     return {
-        "apixo_breaker": throttle.breaker() if user is not None and user.is_authenticated else None,
+        "apixo_breaker": breaker,
+        # In the live poll's URL: a pause that starts or ends is news to every open page.
+        "apixo_pause": throttle.pause_stamp(breaker),
         "site_name": settings.SITE_NAME,
         # Callables, so only pages that show the context switcher run their queries.
         "header_memberships": partial(_memberships, request),

@@ -44,6 +44,11 @@ def breaker() -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
+def pause_stamp(state: dict[str, Any] | None) -> str:
+    """Which pause `state` (from `breaker()`) is: its end as whole seconds, "" for none."""
+    return str(int(state["until"])) if state else ""
+
+
 def close_breaker() -> None:
     cache.delete(BREAKER_KEY)
 

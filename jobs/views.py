@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
-from jobs import access, batches, tasks, versions
+from jobs import access, batches, tasks, throttle, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
@@ -241,9 +241,20 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
             )
         if reused:
             messages.success(request, _reused_message(reused))
+        if paid and (pause := throttle.breaker()):
+            messages.warning(request, _paused_message(pause))
         for warning in form.warnings():
             messages.warning(request, warning)
     return True
+
+
+def _paused_message(pause: dict[str, Any]) -> str:
+    until = datetime.fromtimestamp(float(pause["until"]), tz=UTC)
+    return (
+        f"Submissions to APIXO are paused until about {until:%H:%M} UTC: it is refusing "
+        "them for now. Your images wait in the queue and are sent automatically then; "
+        "nothing is charged before APIXO accepts them."
+    )
 
 
 def _reused_message(n: int) -> str:
@@ -284,7 +295,9 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     user_id = request.session.get(SESSION_KEY)
     # Before any query; never creating a counter, as `code` is unchecked yet.
     version = versions.current(user_id, code, create=False) if user_id else ""
-    if versions.unchanged(request.GET.get("v"), version):
+    # The pause banner is news too: a pause that began or ended takes the long way.
+    paused = throttle.pause_stamp(throttle.breaker()) if user_id else ""
+    if versions.unchanged(request.GET.get("v"), version) and request.GET.get("p", "") == paused:
         return HttpResponse(status=204)  # the whole gallery is as the client saw it
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import tasks, versions
+from jobs import tasks, throttle, versions
 from jobs.models import Charge, Job
 from tests.conftest import cards, image_bytes, make_job, next_poll
 
@@ -240,6 +240,58 @@ def test_poll_shows_a_change_made_after_the_page_loaded(alice_client: Client, al
     r = alice_client.get(url)
     assert cards(r) == {str(job.code)} and "Processing" in r.content.decode()
     assert alice_client.get(next_poll(r)).status_code == 204  # and then it's quiet again
+
+
+def _banner(response: Any) -> str:
+    """The pause banner a poll or submit answer swaps in (out-of-band), as text."""
+    body = response.content.decode()
+    assert '<div id="pause-banner" hx-swap-oob="true">' in body
+    return body.split('<div id="pause-banner" hx-swap-oob="true">')[1].split("</div>")[0]
+
+
+def test_poll_brings_the_pause_banner_and_takes_it_away(alice_client: Client, alice: Any) -> None:
+    """The circuit breaker changes no job, yet open pages hear of it at their next poll."""
+    make_job(alice, Job.State.QUEUED)
+    path = next_poll(alice_client.get("/"))
+    throttle.open_breaker(402, "Insufficient balance")
+    r = alice_client.get(path)
+    assert r.status_code == 200 and "Submissions are paused" in _banner(r)
+    assert alice_client.get(next_poll(r)).status_code == 204  # then quiet again
+    throttle.close_breaker()
+    r = alice_client.get(next_poll(r))
+    assert r.status_code == 200 and _banner(r).strip() == ""
+    assert alice_client.get(next_poll(r)).status_code == 204
+
+
+def test_the_job_page_poll_brings_the_pause_banner(alice_client: Client, alice: Any) -> None:
+    job = make_job(alice, Job.State.QUEUED)
+    path = next_poll(alice_client.get(job.get_absolute_url()))
+    throttle.open_breaker(401, "Invalid or missing API key")
+    assert "Submissions are paused" in _banner(alice_client.get(path))
+
+
+def test_the_submit_answer_says_when_submissions_are_paused(
+    alice_client: Client, queue: FakeQueue, public_dns: None
+) -> None:
+    throttle.open_breaker(402, "Insufficient balance")
+    r = alice_client.post(
+        "/jobs/", _payload(urls="https://images.example.com/a.jpg"), headers={"HX-Request": "true"}
+    )
+    body = r.content.decode()
+    assert "Submitted 1 image ($0.01)." in body
+    assert "Submissions to APIXO are paused until about" in body
+    assert "sent automatically then; nothing is charged before APIXO accepts them" in body
+    assert "Submissions are paused" in _banner(r)
+
+
+def test_the_submit_answer_says_nothing_of_a_pause_when_there_is_none(
+    alice_client: Client, queue: FakeQueue, public_dns: None
+) -> None:
+    r = alice_client.post(
+        "/jobs/", _payload(urls="https://images.example.com/a.jpg"), headers={"HX-Request": "true"}
+    )
+    assert "paused" not in r.content.decode()
+    assert _banner(r).strip() == ""
 
 
 def test_poll_after_the_cache_was_flushed_asks_the_database_once(

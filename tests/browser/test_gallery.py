@@ -201,3 +201,22 @@ def test_it_cancels_a_queued_job_and_releases_its_reservation(
     expect(tab.locator("#spend")).to_have_text("spent $0.00 of $1.00")
     user.budget.refresh_from_db()
     assert (user.budget.spent_cents, user.budget.reserved_cents) == (0, 0)
+
+
+def test_the_pause_banner_comes_and_goes_live(tab: Page, app_settings: Any, redis_url: str) -> None:
+    """No worker runs here: the job stays queued, so the gallery keeps polling."""
+    from jobs import throttle
+
+    redis.Redis.from_url(redis_url).flushdb()
+    make_user("max")
+    log_in(tab, "max")
+    submit(tab, files=[CHELSEA])
+    expect(card(tab, "chelsea.jpg").locator(".badge")).to_have_attribute("data-state", "queued")
+    expect(tab.locator("#pause-banner")).to_be_empty()
+    tab.evaluate("window.__marker = 1")
+
+    throttle.open_breaker(402, "Insufficient balance")
+    expect(tab.locator("#pause-banner")).to_contain_text("Submissions are paused")
+    throttle.close_breaker()
+    expect(tab.locator("#pause-banner")).to_be_empty()
+    assert tab.evaluate("window.__marker") == 1, "the banner came by a reload"
