@@ -43,6 +43,7 @@ class JobAdmin(admin.ModelAdmin[Job]):
         "updated",
         "submitted_at",
         "finished_at",
+        "retried_as",  # set once, by the retry itself (jobs.submit.retry)
     )
     exclude = ("callback_secret",)  # a secret: not even for staff pages
     list_select_related = ("user", "team")
