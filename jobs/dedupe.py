@@ -53,6 +53,7 @@ def copy_fields(original: Job) -> dict[str, Any]:
         "reused_from": original.reused_from or original,
         "result_file": original.result_file.name,
         "thumbnail": original.thumbnail.name,
+        "preview": original.preview.name,
         "result_width": original.result_width,
         "result_height": original.result_height,
         "result_bytes": original.result_bytes,

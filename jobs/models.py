@@ -46,6 +46,10 @@ def thumb_path(instance: Job, filename: str) -> str:
     return _random_name("thumbs", filename)
 
 
+def preview_path(instance: Job, filename: str) -> str:
+    return _random_name("previews", filename)
+
+
 def month_start(today: date | None = None) -> date:
     """The first day of this month (UTC, the site's time zone): when monthly budgets reset."""
     return (today or timezone.now().date()).replace(day=1)
@@ -273,6 +277,9 @@ class Job(models.Model):
 
     result_file = models.FileField(upload_to=result_path, blank=True)
     thumbnail = models.FileField(upload_to=thumb_path, blank=True)
+    # The result at a long edge of 2048 px (WebP), for the compare and the tier strip; empty
+    # for jobs finished before previews existed, until a visit makes one (make_preview).
+    preview = models.FileField(upload_to=preview_path, blank=True)
     result_width = models.PositiveIntegerField(null=True, blank=True)
     result_height = models.PositiveIntegerField(null=True, blank=True)
     result_bytes = models.PositiveBigIntegerField(null=True, blank=True)

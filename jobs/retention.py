@@ -21,7 +21,7 @@ from jobs.models import Job
 
 logger = logging.getLogger(__name__)
 
-FILE_FIELDS = ("source_file", "result_file", "thumbnail")
+FILE_FIELDS = ("source_file", "result_file", "thumbnail", "preview")
 
 
 def file_names(jobs: Iterable[Job]) -> list[str]:
@@ -32,7 +32,7 @@ def delete_files(names: Iterable[str]) -> None:
     """Delete stored files that no remaining job refers to (a retry shares its source)."""
     for name in set(names):
         still_used = Job.objects.filter(
-            Q(source_file=name) | Q(result_file=name) | Q(thumbnail=name)
+            Q(source_file=name) | Q(result_file=name) | Q(thumbnail=name) | Q(preview=name)
         ).exists()
         if not still_used:
             default_storage.delete(name)
@@ -52,7 +52,7 @@ def purge_expired(now: datetime | None = None) -> int:
     expired = (
         Job.objects.filter(created__lt=cutoff)
         .exclude(state__in=Job.IN_FLIGHT)
-        .exclude(source_file="", result_file="", thumbnail="")
+        .exclude(source_file="", result_file="", thumbnail="", preview="")
     )
     count = 0
     for job in expired.iterator(chunk_size=500):
@@ -61,7 +61,7 @@ def purge_expired(now: datetime | None = None) -> int:
         cleared = (
             Job.objects.filter(pk=job.pk)
             .exclude(state__in=Job.IN_FLIGHT)
-            .update(source_file="", result_file="", thumbnail="")
+            .update(source_file="", result_file="", thumbnail="", preview="")
         )
         if cleared:
             delete_files(names)

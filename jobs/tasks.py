@@ -31,10 +31,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import alerts, apixo, dedupe, throttle
-from jobs.models import Job, result_path, source_path, thumb_path
+from jobs.models import Job, preview_path, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
 from lib import fetch, metadata
-from lib.images import ImageRejected, inspect_image, make_thumbnail, verify_decodes
+from lib.images import ImageRejected, inspect_image, make_renditions, verify_decodes
 from lib.site import site_is_public
 
 logger = logging.getLogger(__name__)
@@ -371,7 +371,8 @@ def made_by(model: str) -> str:
 
 
 def finish_job(job: Job, url: str, times: dict[str, int | None], maker: str = "") -> None:
-    """Download the result (streamed to disk), make its thumbnail, and mark the job done."""
+    """Download the result (streamed to disk), make its thumbnail and preview, and mark the
+    job done."""
     with (
         tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as tmp,
         tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as kept,
@@ -383,7 +384,7 @@ def finish_job(job: Job, url: str, times: dict[str, int | None], maker: str = ""
             size = got.size
             if metadata_kept or kept.tell():
                 tmp, size = kept, kept.tell()  # the result with the source's metadata
-            thumb, width, height = make_thumbnail(tmp.name)
+            made = make_renditions(tmp.name)
         except fetch.FetchError as e:
             if e.permanent:
                 job.fail((S.PENDING, S.PROCESSING), "ResultUnavailable", e.message)
@@ -400,14 +401,16 @@ def finish_job(job: Job, url: str, times: dict[str, int | None], maker: str = ""
             return
         tmp.seek(0)
         result_name = default_storage.save(result_path(job, tmp.name), File(tmp))
-    thumb_name = default_storage.save(thumb_path(job, "t.webp"), ContentFile(thumb))
+    thumb_name = default_storage.save(thumb_path(job, "t.webp"), ContentFile(made.thumbnail))
+    preview_name = default_storage.save(preview_path(job, "p.webp"), ContentFile(made.preview))
     moved = job.move(
         (S.PENDING, S.PROCESSING),
         S.SUCCESS,
         result_file=result_name,
         thumbnail=thumb_name,
-        result_width=width,
-        result_height=height,
+        preview=preview_name,
+        result_width=made.width,
+        result_height=made.height,
         result_bytes=size,
         metadata_kept=metadata_kept,
         made_by=maker,
@@ -416,8 +419,52 @@ def finish_job(job: Job, url: str, times: dict[str, int | None], maker: str = ""
     if not moved:  # a concurrent poll or webhook finished it first
         default_storage.delete(result_name)
         default_storage.delete(thumb_name)
+        default_storage.delete(preview_name)
     else:
         _batch_progress(job)
+
+
+def want_preview(job: Job) -> None:
+    """Have the worker make the preview of a job that finished before previews existed.
+
+    Called when a page asks for the missing preview (and gets the full result meanwhile).
+    At most one request per job every 10 minutes reaches the queue; if Redis is down, the
+    next visit asks again.
+    """
+    if job.preview or not job.result_file:
+        return
+    try:
+        if cache.add(f"upscaler:preview:{job.pk}", 1, timeout=600):
+            _queue().enqueue(make_preview, job.pk)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        logger.warning("Job %s: preview not enqueued (%s)", job.code, e)
+
+
+def make_preview(job_id: int) -> None:
+    """Make the missing preview of a finished job's result (want_preview asked for it).
+
+    The result is copied from storage to a temp file first (it may live in S3), then read
+    as finish_job reads a fresh one. Reused copies of the job get the same preview.
+    """
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.preview or not job.result_file:
+        return
+    with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as tmp:
+        try:
+            with job.result_file.open("rb") as src:
+                while chunk := src.read(1 << 20):
+                    tmp.write(chunk)
+            tmp.flush()
+            made = make_renditions(tmp.name)
+        except (OSError, ValueError) as e:
+            logger.warning("Job %s: no preview: the result is not readable: %s", job.code, e)
+            return
+    name = default_storage.save(preview_path(job, "p.webp"), ContentFile(made.preview))
+    # Every job that shares this result (the job it reuses, its reused copies) and has no
+    # preview yet takes this one; an UPDATE, not save(): nothing a card shows has changed.
+    updated = Job.objects.filter(result_file=job.result_file.name, preview="").update(preview=name)
+    if not updated:  # another worker made one first
+        default_storage.delete(name)
 
 
 def _keep_metadata(job: Job, result_path: str, out: Any) -> bool:

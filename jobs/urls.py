@@ -16,6 +16,7 @@ urlpatterns = [
     path("jobs/<uuid:code>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<uuid:code>/retry/", views.job_retry, name="job_retry"),
     path("jobs/<uuid:code>/result/", views.job_file, {"kind": "result"}, name="job_result"),
+    path("jobs/<uuid:code>/preview/", views.job_file, {"kind": "preview"}, name="job_preview"),
     path("jobs/<uuid:code>/thumb/", views.job_file, {"kind": "thumb"}, name="job_thumb"),
     path("jobs/<uuid:code>/source/", views.job_file, {"kind": "source"}, name="job_source"),
     path("jobs/<uuid:code>/note/", views_batches.job_note, name="job_note"),
@@ -38,6 +39,12 @@ urlpatterns = [
         views_share.share_file,
         {"kind": "result"},
         name="share_result",
+    ),
+    path(
+        "share/<str:token>/preview/",
+        views_share.share_file,
+        {"kind": "preview"},
+        name="share_preview",
     ),
     path(
         "share/<str:token>/source/",

@@ -15,8 +15,16 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -473,7 +481,14 @@ def _on_this_site(request: AuthedRequest, target: str | None) -> str:
 @require_GET
 def job_file(request: AuthedRequest, code: str, kind: str) -> HttpResponseBase:
     job = _get_job_for_user(request, code)
-    field = {"result": job.result_file, "thumb": job.thumbnail, "source": job.source_file}[kind]
+    if kind == "preview" and not job.preview and job.result_file:
+        return preview_fallback(job, reverse("job_result", args=[job.code]))
+    field = {
+        "result": job.result_file,
+        "preview": job.preview,
+        "thumb": job.thumbnail,
+        "source": job.source_file,
+    }[kind]
     if not field:
         raise Http404("No such file yet.")
     download = kind == "result" and "download" in request.GET
@@ -482,6 +497,15 @@ def job_file(request: AuthedRequest, code: str, kind: str) -> HttpResponseBase:
         field.open("rb"), as_attachment=download, filename=name, content_type=image_type(field.name)
     )
     response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def preview_fallback(job: Job, result_url: str) -> HttpResponse:
+    """A job finished before previews existed: send the browser to the full result this once
+    (not cached, so the next visit gets the preview) and have the worker make the preview."""
+    tasks.want_preview(job)
+    response = HttpResponseRedirect(result_url)
+    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -1,6 +1,6 @@
 """Share links: a public, read-only, expiring and revocable page for one finished image.
 
-The share page and its two files are the only public views of a job; everything else about
+The share page and its files (source, result and preview) are the only public views of a job; everything else about
 it (its team, its submitter, its other links) stays behind login.
 """
 
@@ -13,13 +13,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import access
 from jobs.forms import ShareForm
 from jobs.models import Job, ShareLink
-from jobs.views import AuthedRequest, image_type
+from jobs.views import AuthedRequest, image_type, preview_fallback
 
 
 def _get_rw_job_for_user(request: AuthedRequest, code: str) -> Job:
@@ -72,7 +73,11 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 def share_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBase:
     job = _active_link(token).job
-    field = {"result": job.result_file, "source": job.source_file}[kind]
+    if kind == "preview" and not job.preview and job.result_file:
+        fallback = preview_fallback(job, reverse("share_result", args=[token]))
+        _private(fallback)
+        return fallback
+    field = {"result": job.result_file, "preview": job.preview, "source": job.source_file}[kind]
     if not field:
         raise Http404("No such file.")
     download = kind == "result" and "download" in request.GET

@@ -1,4 +1,4 @@
-"""Checking source images (Pillow) and making thumbnails (Pillow and libvips).
+"""Checking source images (Pillow) and making thumbnails and previews (Pillow and libvips).
 
 A file is judged by its content, never its name or the browser's content type.
 """
@@ -19,6 +19,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 logger = logging.getLogger(__name__)
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 THUMB_EDGE = 480
+THUMB_QUALITY = 80
+# The compare and the tier strip show this, not the result: an 8k PNG is ~30 MB, its
+# preview a few hundred KB. The page swaps in the full file only when zoomed past it.
+PREVIEW_EDGE = 2048
+PREVIEW_QUALITY = 80
 
 
 class ImageRejected(Exception):
@@ -224,41 +229,70 @@ def inspect_image(f: IO[bytes], size: int, *, full_decode: bool = False) -> Imag
 
 
 def make_thumbnail(path: str) -> tuple[bytes, int, int]:
-    """Return a WebP thumbnail of the image at path, and the image's full width and height,
-    turned upright by its EXIF orientation, never holding an 8k image at full size.
+    """Return the thumbnail of make_renditions(path), and the image's full width and height."""
+    made = make_renditions(path)
+    return made.thumbnail, made.width, made.height
+
+
+@dataclass(frozen=True)
+class Renditions:
+    """What pages show of a result instead of the file itself: a thumbnail for the cards and
+    a preview (long edge PREVIEW_EDGE) for the compare and the tier strip, both WebP."""
+
+    thumbnail: bytes
+    preview: bytes
+    width: int  # the full image's, for the page to know when the preview is not enough
+    height: int
+
+
+def make_renditions(path: str) -> Renditions:
+    """Make the thumbnail and preview of the image at path, turned upright by its EXIF
+    orientation, never holding an 8k image at full size, decoding it once.
 
     JPEG: Pillow's draft() has the decoder scale down by up to 8x while decoding. PNG and
     WebP can't be decoded reduced by Pillow, so libvips makes theirs: its thumbnail reads
     the file row by row and shrinks as it goes (an 8k PNG: +62 MB instead of +149 MB,
-    bench/worker_memory.py). Pillow is the fallback if libvips is missing or fails.
+    bench/worker_memory.py). Pillow is the fallback if libvips is missing or fails. The
+    thumbnail is made from the preview, not from the file again. An image smaller than the
+    preview's edge is not enlarged (its preview is only re-encoded as WebP).
     """
     with Image.open(path) as opened:
         full = opened.size
-        if opened.format != "JPEG" and (thumb := _vips_thumbnail(path)) is not None:
-            return thumb, full[0], full[1]
-        opened.draft("RGB", (THUMB_EDGE, THUMB_EDGE))
+        if opened.format != "JPEG" and (made := _vips_renditions(path)) is not None:
+            return Renditions(made[0], made[1], full[0], full[1])
+        opened.draft("RGB", (PREVIEW_EDGE, PREVIEW_EDGE))
         # Shrink first, turn upright after: exif_transpose copies the whole image, and a
-        # copy of the thumbnail is cheap where a copy of an 8k PNG is not.
-        opened.thumbnail((THUMB_EDGE, THUMB_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        # copy of the preview is cheap where a copy of an 8k PNG is not.
+        opened.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
         img: Image.Image = ImageOps.exif_transpose(opened)
         if img.mode not in ("RGB", "RGBA"):
             img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
-        out = io.BytesIO()
-        img.save(out, "WEBP", quality=80)
-    return out.getvalue(), full[0], full[1]
+        preview = _webp(img, PREVIEW_QUALITY)
+        img.thumbnail((THUMB_EDGE, THUMB_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        thumb = _webp(img, THUMB_QUALITY)
+    return Renditions(thumb, preview, full[0], full[1])
 
 
-def _vips_thumbnail(path: str) -> bytes | None:
-    """libvips' WebP thumbnail of the image at path (upright), or None to use Pillow."""
+def _webp(img: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    img.save(out, "WEBP", quality=quality)
+    return out.getvalue()
+
+
+def _vips_renditions(path: str) -> tuple[bytes, bytes] | None:
+    """libvips' WebP thumbnail and preview of the image at path (upright), or None to use
+    Pillow."""
     try:
         import pyvips
     except (ImportError, OSError):  # no libvips on this machine: Pillow, with more memory
         return None
     try:
-        small = pyvips.Image.thumbnail(
-            path, THUMB_EDGE, height=THUMB_EDGE, size="down", fail_on="error"
-        )
-        return bytes(small.write_to_buffer(".webp", Q=80, keep="none"))
+        mid = pyvips.Image.thumbnail(
+            path, PREVIEW_EDGE, height=PREVIEW_EDGE, size="down", fail_on="error"
+        ).copy_memory()  # decoded once, here; both encodings read this copy
+        preview = bytes(mid.write_to_buffer(".webp", Q=PREVIEW_QUALITY, keep="none"))
+        small = mid.thumbnail_image(THUMB_EDGE, height=THUMB_EDGE, size="down")
+        return bytes(small.write_to_buffer(".webp", Q=THUMB_QUALITY, keep="none")), preview
     except pyvips.Error as e:
         logger.warning("libvips could not make a thumbnail of %s (%s); using Pillow", path, e)
         return None

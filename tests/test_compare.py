@@ -25,7 +25,8 @@ def test_it_shows_a_keyboard_slider_over_before_and_after(alice_client, alice):
     html = r.content.decode()
     assert 'type="range" id="compare-range"' in html
     assert f'src="/jobs/{job.code}/source/"' in html
-    assert f'src="/jobs/{job.code}/result/"' in html
+    assert f'src="/jobs/{job.code}/preview/"' in html  # the full result loads on zoom
+    assert f'data-full="/jobs/{job.code}/result/"' in html
 
 
 def test_it_shows_no_slider_without_a_stored_source(alice_client, alice):

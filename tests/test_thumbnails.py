@@ -34,7 +34,7 @@ def _saved(tmp_path: Path, mode: str, fmt: str, orientation: int | None = None) 
 @pytest.fixture(params=["libvips", "pillow"])
 def maker(request: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "pillow":  # as on a machine without libvips
-        monkeypatch.setattr(images, "_vips_thumbnail", lambda path: None)
+        monkeypatch.setattr(images, "_vips_renditions", lambda path: None)
     return str(request.param)
 
 

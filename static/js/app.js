@@ -176,47 +176,6 @@ document.addEventListener("change", function (e) {
   });
 })();
 
-// The before/after compare on the job page: the range input (keyboard: arrow keys, Page
-// Up/Down, Home/End) moves the divide; dragging on the picture moves the range.
-(function () {
-  function stage() {
-    return document.getElementById("compare-stage");
-  }
-  function show(value) {
-    var s = stage();
-    if (s) s.style.setProperty("--pos", value + "%");
-  }
-  document.addEventListener("input", function (e) {
-    if (e.target.id === "compare-range") show(e.target.value);
-  });
-  document.addEventListener("change", function (e) {
-    var s = stage();
-    if (e.target.id === "compare-zoom" && s) s.style.setProperty("--zoom", e.target.value);
-  });
-  var dragging = false;
-  function follow(e) {
-    var s = stage();
-    var range = document.getElementById("compare-range");
-    if (!s || !range) return;
-    var box = s.getBoundingClientRect();
-    var value = Math.round(((e.clientX - box.left) / box.width) * 100);
-    range.value = String(Math.max(0, Math.min(100, value)));
-    show(range.value);
-  }
-  document.addEventListener("pointerdown", function (e) {
-    if (e.target instanceof Element && e.target.closest("#compare-stage")) {
-      dragging = true;
-      follow(e);
-    }
-  });
-  document.addEventListener("pointermove", function (e) {
-    if (dragging) follow(e);
-  });
-  document.addEventListener("pointerup", function () {
-    dragging = false;
-  });
-})();
-
 // The tab's title counts the images that finished while you looked elsewhere:
 // "(3) done · Gallery". Looking at the tab again clears it.
 (function () {
