@@ -32,6 +32,7 @@ BENCHMARKS = [
     ("throughput", [], ["--quick"]),
     ("decode_attack", [], ["--quick"]),
     ("sizing", [], ["--quick"]),
+    ("page_weight", [], ["--quick"]),
     # Someone else's: streams the spend CSV for N charges (default 1,000,000).
     ("ledger_csv", [], ["200000"]),
 ]
