@@ -260,7 +260,10 @@ def make_renditions(path: str) -> Renditions:
         full = opened.size
         if opened.format != "JPEG" and (made := _vips_renditions(path)) is not None:
             return Renditions(made[0], made[1], full[0], full[1])
-        opened.draft("RGB", (PREVIEW_EDGE, PREVIEW_EDGE))
+        # The draft size keeps the aspect ratio: a box would make a wide 8k JPEG decode at
+        # 1/2 (4096 px) instead of 1/4, to keep its short side over the box's.
+        scale = min(1.0, PREVIEW_EDGE / max(full))
+        opened.draft("RGB", (max(1, round(full[0] * scale)), max(1, round(full[1] * scale))))
         # Shrink first, turn upright after: exif_transpose copies the whole image, and a
         # copy of the preview is cheap where a copy of an 8k PNG is not.
         opened.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)

@@ -231,3 +231,16 @@ def test_an_older_shared_job_falls_back_to_the_result(
     assert r.status_code == 302 and r["Location"] == reverse("share_result", args=[link.token])
     assert r["Referrer-Policy"] == "no-referrer"
     assert queue.enqueued == [(tasks.make_preview, (job.pk,))]
+
+
+def test_a_result_without_a_source_shows_its_preview_and_links_the_file(
+    alice_client: Client, alice: User
+) -> None:
+    job = done(alice)
+    job.source_file = ""
+    job.save()
+    html = alice_client.get(job.get_absolute_url()).content.decode()
+    assert (
+        f'<a href="/jobs/{job.code}/result/"><img class="result" src="/jobs/{job.code}/preview/"'
+        in html
+    )

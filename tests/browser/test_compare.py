@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from tests.conftest import make_job, make_user
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 BUDGET = 1_500_000  # bytes: docs/performance.md's goal for an 8k result's page
 PHONE = {"width": 390, "height": 844}
+AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 
 
 def _picture(size: tuple[int, int]) -> Image.Image:
@@ -111,6 +113,12 @@ def _range(page: Page) -> int:
 
 def test_a_mouse_drag_anywhere_on_the_picture_moves_the_divider(tab: Page, job: Job) -> None:
     _open_job(tab, job)
+    tab.add_script_tag(path=str(AXE))
+    found = tab.evaluate(
+        """async () => (await axe.run('#compare', {runOnly: ['wcag2a', 'wcag2aa']})).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"""
+    )
+    assert found == [], found
     box = _stage(tab)
     y = box["y"] + box["height"] * 0.4
     _drag(tab, (box["x"] + box["width"] * 0.7, y), (box["x"] + box["width"] * 0.2, y))
