@@ -335,7 +335,7 @@ def test_two_hosts_share_the_work_and_serve_each_others_results(
     # Host B serves both results and thumbnails, which it can only have from the bucket.
     keys = {o["Key"] for o in _s3(s3_endpoint).list_objects_v2(Bucket=BUCKET).get("Contents", [])}
     for job in jobs:
-        files = (job.source_file, job.result_file, job.thumbnail)
+        files = (job.source_file, job.result_file, job.thumbnail, job.preview)
         assert {f"media/{f.name}" for f in files} <= keys
         r = browser.get(f"{b.url}/jobs/{job.code}/result/?download=1", timeout=20)
         assert r.status_code == 200, r.text[:2000]
@@ -345,6 +345,10 @@ def test_two_hosts_share_the_work_and_serve_each_others_results(
         assert r.status_code == 200
         with Image.open(io.BytesIO(r.content)) as thumb:
             assert max(thumb.size) < 2048
+        r = browser.get(f"{b.url}/jobs/{job.code}/preview/", timeout=20)
+        assert r.status_code == 200  # the job page's compare shows this, not the result
+        with Image.open(io.BytesIO(r.content)) as preview:
+            assert (preview.format, max(preview.size)) == ("WEBP", 2048)
     assert b.local_media() == [] and a.local_media() == []
 
     # Jobs in flight at APIXO (submitted, charged, polled), then host A's worker stops.
