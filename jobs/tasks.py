@@ -165,7 +165,27 @@ def start_job(job_id: int) -> None:
         return
     if _reused(job):
         return
+    if _skipped(job):
+        return
     submit_job(job_id)
+
+
+def _skipped(job: Job) -> bool:
+    """Cancel the job, before any charge, if its submitter asked to skip sources that the
+    tier won't enlarge and this one (an upload, or the link just fetched) is one of them."""
+    if not job.skip_small:
+        return False
+    job.refresh_from_db(fields=["source_width", "source_height"])
+    if not job.wont_enlarge:
+        return False
+    edge = max(job.source_width or 0, job.source_height or 0)
+    reason = (
+        f"Skipped, as you asked: the source is already {edge} px on its long edge, and "
+        f"{job.resolution} ({job.long_edge} px) would not enlarge it. Nothing was charged."
+    )
+    if job.cancel(reason=reason):
+        _batch_progress(job)
+    return True
 
 
 def _upload_decodes(job: Job) -> bool:
