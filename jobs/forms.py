@@ -182,9 +182,14 @@ class SubmitForm(forms.Form):
     def warnings(self) -> list[str]:
         """Sources that the chosen tier will not enlarge, and repeats left out."""
         edge = Job.LONG_EDGE[self.cleaned_data["resolution"]]
+        skip = (
+            ": it is skipped, with no charge, as you asked"
+            if self.cleaned_data["skip_small"]
+            else ""
+        )
         return [
             f"{s.name} is already {max(s.width, s.height)} px on its long edge; "
-            f"{self.cleaned_data['resolution']} ({edge} px) will not enlarge it."
+            f"{self.cleaned_data['resolution']} ({edge} px) will not enlarge it{skip}."
             for s in self.cleaned_data["sources"]
             if s.width and s.height and max(s.width, s.height) >= edge
         ] + [

@@ -30,7 +30,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import alerts, apixo, dedupe, throttle
+from jobs import alerts, apixo, dedupe, throttle, versions
 from jobs.models import Job, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
 from lib import fetch, metadata
@@ -241,10 +241,13 @@ def _fetch_source(job: Job) -> bool:
         source_width=info.width,
         source_height=info.height,
         source_bytes=got.size,
+        # The card shows the source's size now, before any charge: "won't enlarge it".
+        updated=timezone.now(),
     )
     if not updated:  # canceled meanwhile
         default_storage.delete(name)
         return False
+    versions.bump(job)
     return True
 
 

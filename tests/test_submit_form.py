@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
+import responses
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -355,3 +356,61 @@ def test_the_worker_sends_a_large_source_unless_asked_to_skip(alice: Any, monkey
     job = with_files(make_job(alice, source_width=5000, source_height=3000, resolution="2k"))
     tasks.start_job(job.pk)
     assert submitted == [job.pk]
+
+
+SOURCE_URL = "https://images.example.com/poster.jpg"
+
+
+def test_a_links_size_reaches_its_card_once_the_worker_has_it(
+    alice: Any, alice_client: Client, monkeypatch: Any
+) -> None:
+    """The worker fetched the link: the next poll brings the card that says the tier won't
+    enlarge it, before anything is sent to APIXO (or charged)."""
+    monkeypatch.setattr(tasks.fetch, "_resolve", lambda host, port: ["93.184.216.34"])
+    monkeypatch.setattr(tasks, "submit_job", lambda job_id: None)  # held before APIXO
+    job = make_job(alice, source_url=SOURCE_URL, source_name="poster.jpg", resolution="2k")
+    since = int(job.updated.timestamp() * 1_000_000)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.add(responses.GET, SOURCE_URL, body=image_bytes(size=(2400, 1600)))
+        tasks.start_job(job.pk)
+    body = alice_client.get(f"/gallery/poll/?since={since}&oldest=0").content.decode()
+    assert f'id="job-{job.code}"' in body
+    assert "Already 2400 × 1600: 2k (2048 px) won't enlarge it." in body
+
+
+def test_a_link_too_large_to_enlarge_is_skipped_before_apixo_when_asked(
+    alice: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(tasks.fetch, "_resolve", lambda host, port: ["93.184.216.34"])
+    assert alice.budget.reserve(1)
+    job = make_job(alice, source_url=SOURCE_URL, resolution="2k", skip_small=True)
+    # Only the source is fetched: a submit to APIXO would be an unregistered request.
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.add(responses.GET, SOURCE_URL, body=image_bytes(size=(2400, 1600)))
+        tasks.start_job(job.pk)
+    job.refresh_from_db()
+    alice.budget.refresh_from_db()
+    assert job.state == Job.State.CANCELED
+    assert job.fail_msg.startswith("Skipped, as you asked: the source is already 2400 px")
+    assert (alice.budget.reserved_cents, alice.budget.spent_cents) == (0, 0)
+
+
+def test_the_submit_warning_says_a_large_upload_is_skipped_when_asked(
+    alice_client: Client, enqueued: list[int]
+) -> None:
+    big = _upload("big.png", image_bytes("PNG", size=(2100, 10)))
+    r = alice_client.post("/jobs/", _payload(images=[big], skip_small="on"), follow=True)
+    assert "will not enlarge it: it is skipped, with no charge, as you asked." in (
+        r.content.decode()
+    )
+
+
+def test_the_api_names_each_refused_file(alice: Any) -> None:
+    r = api_client(alice).post(
+        "/api/v1/jobs",
+        {"images": [_upload("good.png"), _upload("broken.jpg", b"\xff\xd8\xff not really")]},
+    )
+    assert r.status_code == 400
+    messages = r.json()["errors"]["non_field_errors"]
+    assert any(m.startswith("broken.jpg: ") for m in messages)
+    assert not any(m.startswith("good.png") for m in messages)
