@@ -30,7 +30,7 @@ function upscalerCost() {
   var left = cost.dataset.leftCents === "" ? null : Number(cost.dataset.leftCents);
   var text = n === 0 ? dollars(price) + " per image" : n + (n === 1 ? " image" : " images") + " = " + dollars(n * price);
   if (left !== null) text += ", " + dollars(left) + " left";
-  cost.textContent = text;
+  if (cost.textContent !== text) cost.textContent = text; // a live region: only news is read out
   cost.classList.toggle("over", left !== null && n * price > left);
 }
 document.addEventListener("input", upscalerCost);
@@ -135,9 +135,8 @@ document.addEventListener("change", function (e) {
   function judge(entry, index, lim) {
     var f = entry.file, problems = [], notes = [];
     var ext = (f.name.split(".").pop() || "").toLowerCase();
-    if (lim.types.indexOf(f.type) < 0 && lim.extensions.indexOf(ext) < 0) {
-      problems.push("Not a JPG, PNG, WebP, HEIC or AVIF image.");
-    }
+    entry.wrongType = lim.types.indexOf(f.type) < 0 && lim.extensions.indexOf(ext) < 0;
+    if (entry.wrongType) problems.push("Not a JPG, PNG, WebP, HEIC or AVIF image.");
     if (f.size > lim.maxBytes) problems.push("Larger than " + lim.maxMb + " MB.");
     if (entry.width && entry.width * entry.height > lim.maxPixels) {
       problems.push("More than " + Math.round(lim.maxPixels / 1e6) + " megapixels.");
@@ -171,9 +170,12 @@ document.addEventListener("change", function (e) {
       var li = document.createElement("li");
       li.className = "pick" + (verdict.problems.length ? " pick-bad" : "");
       li.dataset.name = entry.file.name;
-      var img = document.createElement("img");
-      img.alt = "";
-      img.src = entry.url;
+      var img = document.createElement(entry.measured && !entry.width ? "span" : "img");
+      img.className = "pick-thumb";
+      if (img.tagName === "IMG") {
+        img.alt = "";
+        img.src = entry.url;
+      }
       var body = document.createElement("div");
       body.className = "pick-body";
       var name = document.createElement("div");
@@ -181,8 +183,8 @@ document.addEventListener("change", function (e) {
       name.textContent = entry.file.name;
       var meta = document.createElement("div");
       meta.className = "pick-meta";
-      meta.textContent = humanSize(entry.file.size) + " · " +
-        (entry.width ? entry.width + " × " + entry.height + " px" : entry.measured ? "pixel size unknown here" : "reading…");
+      meta.textContent = humanSize(entry.file.size) + (entry.wrongType ? "" : " · " +
+        (entry.width ? entry.width + " × " + entry.height + " px" : entry.measured ? "pixel size unknown here" : "reading…"));
       body.append(name, meta);
       verdict.problems.concat(verdict.notes).forEach(function (text, i) {
         var p = document.createElement("p");
@@ -196,7 +198,8 @@ document.addEventListener("change", function (e) {
       remove.textContent = "Remove";
       remove.setAttribute("aria-label", "Remove " + entry.file.name);
       remove.addEventListener("click", function () { removeAt(index); });
-      li.append(img, body, remove);
+      body.append(remove);
+      li.append(img, body);
       list.append(li);
     });
     if (summary) {

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from jobs.models import Job, SubmitPreset
 from tests.browser.support import FIXTURES, BrowserProblems, log_in
-from tests.conftest import make_user
+from tests.conftest import make_job, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -186,3 +186,24 @@ def test_focus_returns_to_the_form_after_a_submit(
     assert _send(tab) == 400
     expect(tab.locator("#submit-form .errors")).to_be_focused()
     expect(tab.locator("#submit-form .errors")).to_contain_text("Line 1")
+
+
+def test_the_left_beside_the_button_follows_the_live_gallery(tab: Page, live_server: Any) -> None:
+    """Another tab (or a script) submits while this page is open: the live poll brings its
+    card and the new "left" together; no reload."""
+    user = make_user("sid")
+    assert user.budget.reserve(1)
+    make_job(user, source_name="first.jpg")  # in flight: the page polls
+    log_in(tab, "sid")
+    tab.evaluate("window.__marker = 1")
+    tab.set_input_files("input[name=images]", [CHELSEA])
+    expect(tab.locator("#cost")).to_have_text("1 image = $0.01, $0.99 left")
+
+    assert user.budget.reserve(2)
+    make_job(user, source_name="second.jpg")
+    make_job(user, source_name="third.jpg")
+
+    expect(tab.locator("#job-grid .card")).to_have_count(3)
+    expect(tab.locator("#cost")).to_have_text("1 image = $0.01, $0.97 left")
+    expect(tab.locator("#picked .pick")).to_have_count(1)  # the picked file is still there
+    assert tab.evaluate("window.__marker") == 1
