@@ -161,6 +161,10 @@ document.addEventListener("change", function (e) {
     var summary = document.getElementById("pick-summary");
     if (!list || !form()) return;
     var lim = limits();
+    // Redrawn whole: a keyboard user's place on a Remove button is kept.
+    var active = document.activeElement;
+    var focused = active && active.classList.contains("pick-remove") && list.contains(active)
+      ? Array.from(list.querySelectorAll(".pick-remove")).indexOf(active) : -1;
     list.textContent = "";
     list.hidden = picked.length === 0;
     var bad = 0;
@@ -202,6 +206,9 @@ document.addEventListener("change", function (e) {
       li.append(img, body);
       list.append(li);
     });
+    if (focused >= 0 && list.querySelectorAll(".pick-remove")[focused]) {
+      list.querySelectorAll(".pick-remove")[focused].focus();
+    }
     if (summary) {
       summary.textContent = !picked.length ? "" : picked.length + (picked.length === 1 ? " file" : " files") + " picked" +
         (bad ? ", " + bad + " marked: remove " + (bad === 1 ? "it" : "them") + " before sending." : ".");
@@ -216,22 +223,29 @@ document.addEventListener("change", function (e) {
     picked.forEach(function (entry) { all.items.add(entry.file); });
     input.files = all.files;
   }
+  // Many files load at once: one redraw per frame, not one per image.
+  var drawing = false;
+  function renderSoon() {
+    if (drawing) return;
+    drawing = true;
+    requestAnimationFrame(function () { drawing = false; render(); });
+  }
   function measure(entry) {
     var img = new Image();
     img.onload = function () {
       entry.width = img.naturalWidth;
       entry.height = img.naturalHeight;
       entry.measured = true;
-      render();
+      renderSoon();
     };
-    img.onerror = function () { entry.measured = true; render(); }; // HEIC: the server reads it
+    img.onerror = function () { entry.measured = true; renderSoon(); }; // HEIC: the server reads it
     img.src = entry.url;
     if (window.crypto && crypto.subtle && entry.file.size <= limits().maxBytes) {
       entry.file.arrayBuffer().then(function (bytes) {
         return crypto.subtle.digest("SHA-256", bytes);
       }).then(function (digest) {
         hashes.set(entry.key, Array.from(new Uint8Array(digest)).join(","));
-        render();
+        renderSoon();
       }).catch(function () {});
     }
   }
