@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from jobs.models import Job, SubmitPreset
 from tests.browser.support import FIXTURES, BrowserProblems, log_in
@@ -23,6 +24,25 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 CHELSEA = FIXTURES / "chelsea.jpg"  # 451 × 300, 31,589 bytes
 COFFEE = FIXTURES / "coffee.jpg"  # 600 × 400, 56,809 bytes
 REFUSED = r"status of 400 \(Bad Request\) \(at .*/jobs/\)"  # the form's answer to a bad batch
+
+
+def _production_csp(route: Route) -> None:
+    """Serve pages with the policy production sends (DEBUG off adds Django's CSP
+    middleware; the test server runs with DEBUG on): no blob: or data: images, no inline
+    code. What the page draws must work under it."""
+    if route.request.resource_type != "document" or route.request.method != "GET":
+        route.continue_()
+        return
+    response = route.fetch()
+    policy = "; ".join(f"{name} {' '.join(values)}" for name, values in settings.SECURE_CSP.items())
+    route.fulfill(
+        response=response, headers={**response.headers, "content-security-policy": policy}
+    )
+
+
+@pytest.fixture(autouse=True)
+def _under_production_csp(tab: Page) -> None:
+    tab.route("**/*", _production_csp)
 
 
 def _send(tab: Page) -> int:
@@ -52,7 +72,7 @@ def test_picked_files_show_before_sending_and_removing_one_updates_the_cost(
     expect(tab.locator("#picked .pick")).to_have_count(4)
     chelsea = _picked(tab, "chelsea.jpg")
     expect(chelsea).to_contain_text("31 KB · 451 × 300 px")
-    expect(chelsea.locator("img")).to_have_js_property("naturalWidth", 451)
+    expect(chelsea.locator("canvas.pick-thumb")).to_have_count(1)  # drawn, not a blob: URL
     expect(_picked(tab, "coffee.jpg")).to_contain_text("55 KB · 600 × 400 px")
     # Marked before anything is sent: what the server refuses, and what it only warns of.
     expect(_picked(tab, "notes.txt")).to_have_class("pick pick-bad")
