@@ -104,6 +104,27 @@ def test_each_team_context_remembers_its_own(
     assert SubmitDefaults.for_context(alice, team)["resolution"] == "4k"
 
 
+def test_the_team_gallerys_form_starts_from_the_teams_settings(
+    alice: Any, bob: Any, enqueued: list[int], client: Client
+) -> None:
+    team = make_team(alice, "Studio")
+    add_member(team, bob)
+    SubmitDefaults.remember(bob, team, {"resolution": "8k", "output_format": "webp"})
+    SubmitDefaults.remember(bob, None, {"resolution": "2k", "output_format": "png"})
+    client.force_login(bob)
+    personal = client.get("/").content.decode()
+    assert (_selected(personal, "resolution"), _selected(personal, "output_format")) == (
+        "2k",
+        "png",
+    )
+    client.post("/context/", {"team": team.code})
+    in_team = client.get("/").content.decode()
+    assert (_selected(in_team, "resolution"), _selected(in_team, "output_format")) == (
+        "8k",
+        "webp",
+    )
+
+
 def test_the_api_takes_the_remembered_settings_only_when_the_request_says_nothing(
     alice: Any, alice_client: Client, enqueued: list[int], public_dns: None
 ) -> None:

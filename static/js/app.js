@@ -228,8 +228,19 @@ document.addEventListener("change", function (e) {
   }
   // Decoded here (not through an <img src="blob:...">, which the CSP's img-src 'self'
   // refuses): the pixel size, and a 128 px square drawn on a canvas as the thumbnail.
+  // Two at a time: 50 files of 50 megapixels decoded at once would hold gigabytes.
+  var waiting = [], decoding = 0;
   function measure(entry) {
-    var decoded = window.createImageBitmap ? createImageBitmap(entry.file) : Promise.reject();
+    waiting.push(entry);
+    nextDecode();
+  }
+  function nextDecode() {
+    if (decoding >= 2 || !waiting.length) return;
+    var entry = waiting.shift();
+    decoding += 1;
+    // A file over the size limit is refused anyway: not worth its memory.
+    var decodable = window.createImageBitmap && entry.file.size <= limits().maxBytes;
+    var decoded = decodable ? createImageBitmap(entry.file) : Promise.reject();
     decoded.then(function (bitmap) {
       entry.width = bitmap.width;
       entry.height = bitmap.height;
@@ -242,8 +253,13 @@ document.addEventListener("change", function (e) {
       entry.thumb = canvas;
     }).catch(function () {}).then(function () { // HEIC: the server reads it
       entry.measured = true;
+      decoding -= 1;
       renderSoon();
+      nextDecode();
     });
+    hash(entry);
+  }
+  function hash(entry) {
     if (window.crypto && crypto.subtle && entry.file.size <= limits().maxBytes) {
       entry.file.arrayBuffer().then(function (bytes) {
         return crypto.subtle.digest("SHA-256", bytes);
