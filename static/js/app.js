@@ -205,10 +205,10 @@ document.addEventListener("change", function (e) {
     if (focused >= 0 && list.querySelectorAll(".pick-remove")[focused]) {
       list.querySelectorAll(".pick-remove")[focused].focus();
     }
-    if (summary) {
-      summary.textContent = !picked.length ? "" : picked.length + (picked.length === 1 ? " file" : " files") + " picked" +
-        (bad ? ", " + bad + " marked: remove " + (bad === 1 ? "it" : "them") + " before sending." : ".");
-    }
+    var said = !picked.length ? "" : picked.length + (picked.length === 1 ? " file" : " files") + " picked" +
+      (bad ? ", " + bad + " marked: remove " + (bad === 1 ? "it" : "them") + " before sending." : ".");
+    // A live region: written only when it says something new (a redraw isn't news).
+    if (summary && summary.textContent !== said) summary.textContent = said;
     upscalerCost();
   }
   // The input holds exactly the picked files: that is what the form sends.
@@ -397,8 +397,8 @@ document.addEventListener("click", function (e) {
     if (box) box.checked = button.dataset[pair[1]] === "true";
   });
   form.querySelector("select[name=resolution]").dispatchEvent(new Event("change", { bubbles: true }));
-  var status = document.getElementById("pick-summary");
-  if (status && !status.textContent) status.textContent = "Preset " + button.textContent + " applied.";
+  var status = document.getElementById("preset-status");
+  if (status) status.textContent = button.textContent + " applied.";
 });
 document.addEventListener("keydown", function (e) {
   if (e.key === "Enter" && e.target instanceof Element && e.target.id === "preset-name") {

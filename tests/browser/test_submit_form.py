@@ -165,6 +165,9 @@ def test_a_preset_is_saved_kept_across_a_reload_applied_and_deleted(
     expect(tab.locator("#id_resolution")).to_have_value("8k")
     expect(tab.locator("#id_output_format")).to_have_value("png")
     expect(tab.locator("#id_strip_gps")).to_be_checked()
+    expect(tab.get_by_role("status").filter(has_text="applied")).to_have_text(
+        "Print 8k PNG applied."
+    )
 
     tab.get_by_role("button", name="Delete preset Print 8k PNG").click()
     expect(tab.get_by_role("button", name="Print 8k PNG", exact=True)).to_have_count(0)
