@@ -193,6 +193,18 @@ def test_saving_the_same_name_again_replaces_the_preset(alice_client: Client, al
     assert list(SubmitPreset.objects.values_list("name", "resolution")) == [("Print 8k PNG", "2k")]
 
 
+def test_presets_stop_at_twenty_but_one_can_still_be_replaced(
+    alice_client: Client, alice: Any
+) -> None:
+    SubmitPreset.objects.bulk_create(SubmitPreset(user=alice, name=f"p{n:02}") for n in range(20))
+    r = _save(alice_client, name="one too many")
+    assert r.status_code == 400
+    assert "You have 20 presets already: delete one first." in r.content.decode()
+    assert _save(alice_client, name="p07", resolution="2k").status_code == 200
+    assert SubmitPreset.objects.count() == 20
+    assert SubmitPreset.objects.get(name="p07").resolution == "2k"
+
+
 def test_a_preset_needs_a_name(alice_client: Client) -> None:
     r = _save(alice_client, name="  ")
     assert r.status_code == 400
@@ -435,3 +447,15 @@ def test_the_api_names_each_refused_file(alice: Any) -> None:
     messages = r.json()["errors"]["non_field_errors"]
     assert any(m.startswith("broken.jpg: ") for m in messages)
     assert not any(m.startswith("good.png") for m in messages)
+
+
+def test_a_plain_post_saves_a_preset_and_comes_back_to_the_gallery(
+    alice_client: Client, alice: Any
+) -> None:
+    data = {"preset_name": "Web 2k", "resolution": "2k", "output_format": "webp"}
+    r = alice_client.post("/presets/", data, follow=True)
+    assert r.redirect_chain == [("/", 302)]
+    assert "Saved the preset Web 2k." in r.content.decode()
+    r = alice_client.post("/presets/", {**data, "preset_name": ""}, follow=True)
+    assert "Name the preset first." in r.content.decode()
+    assert list(SubmitPreset.objects.values_list("name", flat=True)) == ["Web 2k"]
