@@ -40,6 +40,11 @@ UNAUTHORIZED = _error(
 NOT_FOUND = _error("No such job, or one you may not see; or a team you are not in.")
 
 
+REMEMBERED = (
+    " Left out: the setting you last submitted with on the web in this context (Personal "
+    "or the team), else this default."
+)
+
 OPTION_SCHEMAS: dict[str, Any] = {
     "force_new": {
         "type": "boolean",
@@ -50,12 +55,20 @@ OPTION_SCHEMAS: dict[str, Any] = {
     "strip_gps": {
         "type": "boolean",
         "default": False,
-        "description": "Remove the GPS location from the results' EXIF.",
+        "description": "Remove the GPS location from the results' EXIF." + REMEMBERED,
     },
     "notify": {
         "type": "boolean",
         "default": False,
-        "description": "Email me when this batch finishes (batches that take a while).",
+        "description": "Email me when this batch finishes (batches that take a while)."
+        + REMEMBERED,
+    },
+    "skip_small": {
+        "type": "boolean",
+        "default": False,
+        "description": "Cancel, before any charge, each image whose source is already at or "
+        "above the tier's long edge (the job ends `canceled`, with the reason in "
+        "`fail_message`); otherwise it is upscaled at the same size." + REMEMBERED,
     },
 }
 
@@ -199,11 +212,14 @@ def _schemas() -> dict[str, Any]:
                     "type": "string",
                     "enum": list(Job.Resolution.values),
                     "default": "4k",
+                    "description": "The long edge: 2k = 2048 px, 4k = 4096, 8k = 8192."
+                    + REMEMBERED,
                 },
                 "output_format": {
                     "type": "string",
                     "enum": list(Job.Format.values),
                     "default": "jpg",
+                    "description": "The result's format." + REMEMBERED,
                 },
                 "team": {**uuid, "description": "Submit to this team (you must be a member)."},
                 "key": {

@@ -39,7 +39,7 @@ from api.schema import openapi_document
 from api.serializers import job_json
 from jobs import access, tasks, views
 from jobs.forms import SubmitForm
-from jobs.models import Batch, Job, Membership, for_cards
+from jobs.models import Batch, Job, Membership, SubmitDefaults, for_cards
 from jobs.submit import QuotaExceeded, submit_batch
 
 NON_FIELD = "non_field_errors"
@@ -47,7 +47,7 @@ PER_PAGE = 24
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
 # The form's checkboxes: true or false (JSON booleans; in a form, true/false, on, 1/0).
-OPTIONS = ("force_new", "strip_gps", "notify")
+OPTIONS = ("force_new", "strip_gps", "notify", "skip_small")
 SUBMIT_FIELDS = ("urls", "resolution", "output_format", "team", "key", *OPTIONS)
 FORM_BOOLEANS = {"true": True, "on": True, "1": True, "false": False, "0": False, "": False}
 RATE_LIMITED = "You are submitting very fast. Wait a minute, then send again."
@@ -230,6 +230,7 @@ def _submit(request: ApiRequest) -> HttpResponseBase:
         return parsed
     data, files, team_code = parsed
     member = _submit_context(request, team_code)
+    data = _with_remembered(data, request, member)
     if not views._within_rate_limit(request):
         return error(429, RATE_LIMITED, Retry_After="60")
     if not tasks.queue_is_up():
@@ -257,6 +258,7 @@ def _submit(request: ApiRequest) -> HttpResponseBase:
             strip_gps=form.cleaned_data["strip_gps"],
             force_new=form.cleaned_data["force_new"],
             notify=form.cleaned_data["notify"],
+            skip_small=form.cleaned_data["skip_small"],
         )
     except QuotaExceeded as e:
         return error(402, views._quota_message(len(sources), e, team))
@@ -312,7 +314,8 @@ def _from_json(request: ApiRequest) -> Submission | JsonResponse:
     if problems:
         return errors(400, problems)
     fields = {name: body.get(name) for name in ("resolution", "output_format", "key")}
-    fields.update({name: "on" for name in OPTIONS if body.get(name)})
+    # "" is a false the caller said, unlike a field left out (which takes the remembered).
+    fields.update({name: "on" if body[name] else "" for name in OPTIONS if name in body})
     return _form_data(urls, fields), MultiValueDict(), body.get("team", request.GET.get("team"))
 
 
@@ -328,7 +331,7 @@ def _from_form(request: ApiRequest) -> Submission | JsonResponse:
         return errors(400, problems)
     urls = [line for value in post.getlist("urls") for line in value.splitlines()]
     fields = {name: post.get(name) for name in ("resolution", "output_format", "key")}
-    fields.update({name: "on" for name, on in flags.items() if on})
+    fields.update({name: "on" if on else "" for name, on in flags.items()})
     images = MultiValueDict({"images": files.getlist("images")})
     return _form_data(urls, fields), images, post.get("team", request.GET.get("team"))
 
@@ -338,11 +341,24 @@ def _one_line(value: Any) -> bool:
 
 
 def _form_data(urls: list[str], fields: dict[str, Any]) -> dict[str, str]:
-    """SubmitForm's data: the links one per line, the form's defaults for what is missing,
-    and a fresh idempotency key unless the caller sent one."""
-    defaults = {"resolution": "4k", "output_format": "jpg", "key": str(uuid.uuid4())}
+    """SubmitForm's data: the links one per line, the fields given, and a fresh idempotency
+    key unless the caller sent one (what else is missing: `_with_remembered`)."""
     given = {name: value for name, value in fields.items() if value is not None}
-    return {"urls": "\n".join(urls), **defaults, **given}
+    return {"urls": "\n".join(urls), "key": str(uuid.uuid4()), **given}
+
+
+def _with_remembered(
+    data: dict[str, str], request: ApiRequest, member: Membership | None
+) -> dict[str, str]:
+    """data with each setting the request left out taken from the user's remembered ones
+    in this context (the web form's last submission there; the form's defaults if none).
+    force_new is never remembered: paying again is a decision for one request."""
+    remembered = SubmitDefaults.for_context(request.user, member.team if member else None)
+    filled = {
+        name: ("on" if value is True else "" if value is False else str(value))
+        for name, value in remembered.items()
+    }
+    return {**filled, **data}
 
 
 def _form_errors(form: SubmitForm) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
-from jobs.models import Budget, Job, Membership
+from jobs.models import Budget, Job, Membership, SubmitPreset
 
 SESSION_KEY = "team"
 
@@ -63,6 +63,12 @@ def get_rw_job_for_user(user: User, code: Any) -> Job:
     if member is not None and not member.can_submit:
         raise PermissionDenied("Viewers can't change the team's images.")
     return job
+
+
+def get_preset_for_user(user: User, code: Any) -> SubmitPreset:
+    """One of the user's own submit presets; 404 for anyone else's (presets are never
+    shared, not even in a team)."""
+    return get_object_or_404(SubmitPreset, code=code, user=user)
 
 
 def gallery_jobs(user: User, member: Membership | None) -> QuerySet[Job]:

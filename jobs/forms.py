@@ -35,8 +35,33 @@ def uploads_reachable() -> bool:
     return settings.USING_ENGINE or site_is_public()
 
 
+# What the file picker offers: the types APIXO takes, and the phone photos converted on
+# upload (listed by extension too: some systems give HEIC files no MIME type).
+PICKER_ACCEPT = "image/jpeg,image/png,image/webp,image/heic,image/heif,image/avif,.heic,.heif,.avif"
+# The types the browser checks before sending (the server checks the bytes anyway).
+BROWSER_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif")
+BROWSER_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "heic", "heif", "avif")
+
+
+def browser_limits() -> dict[str, Any]:
+    """The server's limits, for the page's checks before sending (data attributes on the
+    form): the browser marks a bad file on its thumbnail before it is uploaded, and the
+    numbers live in settings only."""
+    return {
+        "max_bytes": settings.UPLOAD_MAX_BYTES,
+        "max_mb": f"{settings.UPLOAD_MAX_BYTES / (1024 * 1024):g}",
+        "max_pixels": settings.UPLOAD_MAX_PIXELS,
+        "max_files": settings.BATCH_MAX_IMAGES,
+        "types": ",".join(BROWSER_TYPES),
+        "extensions": ",".join(BROWSER_EXTENSIONS),
+        "edges": ",".join(f"{tier}:{edge}" for tier, edge in Job.LONG_EDGE.items()),
+    }
+
+
 def _converted(f: UploadedFile) -> UploadedFile:
-    """A HEIC/AVIF phone photo as a PNG upload (same name, .png); anything else as it is."""
+    """A HEIC/AVIF phone photo as a PNG upload with the photo's own stem (IMG_0042.heic
+    becomes IMG_0042.png, so its result downloads as IMG_0042_4k.png); anything else as
+    it is."""
     png = convert_phone_photo(f)
     if png is None:
         return f
@@ -55,7 +80,7 @@ class SubmitForm(forms.Form):
     images = MultipleFileField(
         required=False,
         label="Image files",
-        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        widget=MultipleFileInput(attrs={"accept": PICKER_ACCEPT}),
     )
     resolution = forms.ChoiceField(choices=Job.Resolution, initial="4k")
     output_format = forms.ChoiceField(choices=Job.Format, initial="jpg", label="Format")
@@ -66,6 +91,10 @@ class SubmitForm(forms.Form):
         required=False, label="Upscale again even if I already have this"
     )
     notify = forms.BooleanField(required=False, label="Email me when a long batch finishes")
+    skip_small = forms.BooleanField(
+        required=False,
+        label="Skip (no charge) any image already as large as the chosen resolution",
+    )
     key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
     def __init__(
@@ -80,6 +109,9 @@ class SubmitForm(forms.Form):
         self.oversized = oversized or []
         # How many files were sent, counting those it skipped past a batch's worth.
         self.files_sent = files_sent
+        # The refused files by name, each with its reasons: the page marks them on their
+        # thumbnails (the browser still holds every file picked) and the API lists them.
+        self.file_errors: dict[str, list[str]] = {}
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -101,10 +133,11 @@ class SubmitForm(forms.Form):
             )
 
         sources: list[Source] = []
-        errors = [
-            f"{name}: The file is larger than {settings.UPLOAD_MAX_BYTES / (1024 * 1024):g} MB."
-            for name in self.oversized
-        ]
+        errors: list[str] = []
+        for name in self.oversized:
+            too_big = f"The file is larger than {settings.UPLOAD_MAX_BYTES / (1024 * 1024):g} MB."
+            errors.append(f"{name}: {too_big}")
+            self.file_errors.setdefault(name, []).append(too_big)
         for n, line in enumerate(lines, start=1):
             try:
                 url = fetch.check_url(line)
@@ -114,11 +147,13 @@ class SubmitForm(forms.Form):
             name = urlsplit(url).path.rsplit("/", 1)[-1] or urlsplit(url).hostname or "image"
             sources.append(Source(name=name, url=url))
         for f in files:
+            picked = f.name or "upload"  # the name the browser knows it by
             try:
                 f = _converted(f)
                 info = inspect_image(f, f.size or 0)
             except ImageRejected as e:
-                errors.append(f"{f.name}: {e.message}")
+                errors.append(f"{picked}: {e.message}")
+                self.file_errors.setdefault(picked, []).append(e.message)
                 continue
             sources.append(
                 Source(
@@ -147,9 +182,14 @@ class SubmitForm(forms.Form):
     def warnings(self) -> list[str]:
         """Sources that the chosen tier will not enlarge, and repeats left out."""
         edge = Job.LONG_EDGE[self.cleaned_data["resolution"]]
+        skip = (
+            ": it is skipped, with no charge, as you asked"
+            if self.cleaned_data["skip_small"]
+            else ""
+        )
         return [
             f"{s.name} is already {max(s.width, s.height)} px on its long edge; "
-            f"{self.cleaned_data['resolution']} ({edge} px) will not enlarge it."
+            f"{self.cleaned_data['resolution']} ({edge} px) will not enlarge it{skip}."
             for s in self.cleaned_data["sources"]
             if s.width and s.height and max(s.width, s.height) >= edge
         ] + [

@@ -311,6 +311,10 @@ class Job(models.Model):
     force_new = models.BooleanField(
         default=False, help_text="Upscale again even if an earlier result could be reused."
     )
+    skip_small = models.BooleanField(
+        default=False,
+        help_text="Cancel (no charge) if the source is already at or above the tier's edge.",
+    )
     # A reused copy: a success with no APIXO task and no charge, sharing this job's files.
     reused_from = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="reuses"
@@ -368,6 +372,13 @@ class Job(models.Model):
     @property
     def long_edge(self) -> int:
         return self.LONG_EDGE[self.resolution]
+
+    @property
+    def wont_enlarge(self) -> bool:
+        """The source is known (an upload, or a link the worker fetched) and already at or
+        above the tier's long edge: APIXO would return it at the same size."""
+        edge = max(self.source_width or 0, self.source_height or 0)
+        return edge >= self.long_edge
 
     @property
     def download_name(self) -> str:
@@ -464,10 +475,12 @@ class Job(models.Model):
                 self.budget.release(settings.PRICE_CENTS)
         return moved
 
-    def cancel(self) -> bool:
-        """Cancel a job still queued, releasing its reservation. Return True if canceled."""
+    def cancel(self, reason: str = "") -> bool:
+        """Cancel a job still queued, releasing its reservation. Return True if canceled.
+        `reason` is shown on its card (the worker's skip of a source too large to enlarge)."""
         with transaction.atomic():
-            moved = self.move((self.State.QUEUED,), self.State.CANCELED)
+            fields = {"fail_msg": reason} if reason else {}
+            moved = self.move((self.State.QUEUED,), self.State.CANCELED, **fields)
             if moved:
                 self.budget.release(settings.PRICE_CENTS)
         return moved
@@ -736,3 +749,77 @@ def for_cards(jobs: QuerySet[Job]) -> QuerySet[Job]:
         ledger_cents=Coalesce(Subquery(net), 0),
         ledger_charged=Exists(ledger.filter(kind=Charge.Kind.CHARGE)),
     )
+
+
+class SubmitOptions(models.Model):
+    """What the submit form asks besides the sources: tier, format and the options that
+    describe a result (not force_new, which is a one-off decision to pay again)."""
+
+    resolution = models.CharField(max_length=2, choices=Job.Resolution, default=Job.Resolution.R4K)
+    output_format = models.CharField(max_length=4, choices=Job.Format, default=Job.Format.JPG)
+    strip_gps = models.BooleanField(default=False)
+    notify = models.BooleanField(default=False)
+    skip_small = models.BooleanField(default=False)
+
+    FIELDS = ("resolution", "output_format", "strip_gps", "notify", "skip_small")
+
+    class Meta:
+        abstract = True
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+class SubmitDefaults(SubmitOptions):
+    """The last settings a user submitted with, per context (Personal: team empty): the
+    form starts from them, and so does an API request that leaves them out."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="submit_defaults"
+    )
+    team = models.ForeignKey(Team, models.CASCADE, null=True, blank=True, related_name="+")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "team"],
+                condition=Q(team__isnull=False),
+                name="submit_defaults_one_per_team",
+            ),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(team__isnull=True), name="submit_defaults_one_personal"
+            ),
+        ]
+
+    @classmethod
+    def for_context(cls, user: Any, team: Team | None) -> dict[str, Any]:
+        """The remembered settings of this user in this context; the form's own defaults if
+        they never submitted there."""
+        found = cls.objects.filter(user=user, team=team).first()
+        return (found or cls()).values()
+
+    @classmethod
+    def remember(cls, user: Any, team: Team | None, values: dict[str, Any]) -> None:
+        kept = {name: values[name] for name in cls.FIELDS if name in values}
+        cls.objects.update_or_create(user=user, team=team, defaults=kept)
+
+
+class SubmitPreset(SubmitOptions):
+    """A named set of settings a user saved ("Print 8k PNG"); theirs in every context."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="submit_presets"
+    )
+    name = models.CharField(max_length=60)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="submit_preset_name_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

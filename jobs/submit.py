@@ -52,6 +52,7 @@ def submit_batch(
     strip_gps: bool = False,
     force_new: bool = False,
     notify: bool = False,
+    skip_small: bool = False,
 ) -> tuple[Batch, bool]:
     """Create one queued job per source, reserving their cost first. Return (batch, created).
 
@@ -93,6 +94,7 @@ def submit_batch(
                 source_sha256=source.sha256,
                 strip_gps=strip_gps,
                 force_new=force_new,
+                skip_small=skip_small,
             )
             if original := found.get(source.sha256):
                 dedupe.new_copy(job, original)
@@ -196,4 +198,5 @@ def _retry_job(job: Job, user: Any) -> Job:
         source_sha256=job.source_sha256 if not job.source_url else "",
         strip_gps=job.strip_gps,
         force_new=True,
+        skip_small=job.skip_small,
     )

@@ -30,7 +30,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import alerts, apixo, dedupe, throttle
+from jobs import alerts, apixo, dedupe, throttle, versions
 from jobs.models import Job, preview_path, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
 from lib import fetch, metadata
@@ -165,7 +165,27 @@ def start_job(job_id: int) -> None:
         return
     if _reused(job):
         return
+    if _skipped(job):
+        return
     submit_job(job_id)
+
+
+def _skipped(job: Job) -> bool:
+    """Cancel the job, before any charge, if its submitter asked to skip sources that the
+    tier won't enlarge and this one (an upload, or the link just fetched) is one of them."""
+    if not job.skip_small:
+        return False
+    job.refresh_from_db(fields=["source_width", "source_height"])
+    if not job.wont_enlarge:
+        return False
+    edge = max(job.source_width or 0, job.source_height or 0)
+    reason = (
+        f"Skipped, as you asked: the source is already {edge} px on its long edge, and "
+        f"{job.resolution} ({job.long_edge} px) would not enlarge it. Nothing was charged."
+    )
+    if job.cancel(reason=reason):
+        _batch_progress(job)
+    return True
 
 
 def _upload_decodes(job: Job) -> bool:
@@ -221,10 +241,13 @@ def _fetch_source(job: Job) -> bool:
         source_width=info.width,
         source_height=info.height,
         source_bytes=got.size,
+        # The card shows the source's size now, before any charge: "won't enlarge it".
+        updated=timezone.now(),
     )
     if not updated:  # canceled meanwhile
         default_storage.delete(name)
         return False
+    versions.bump(job)
     return True
 
 

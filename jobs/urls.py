@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobs import views, views_batches, views_dev, views_share, webhooks
+from jobs import views, views_batches, views_dev, views_presets, views_share, webhooks
 from jobs.health import healthz
 
 urlpatterns = [
@@ -20,6 +20,8 @@ urlpatterns = [
     path("jobs/<uuid:code>/thumb/", views.job_file, {"kind": "thumb"}, name="job_thumb"),
     path("jobs/<uuid:code>/source/", views.job_file, {"kind": "source"}, name="job_source"),
     path("jobs/<uuid:code>/note/", views_batches.job_note, name="job_note"),
+    path("presets/", views_presets.preset_save, name="preset_save"),
+    path("presets/<uuid:code>/delete/", views_presets.preset_delete, name="preset_delete"),
     path("jobs/selection/", views_batches.selection, name="selection"),
     path("batches/<uuid:code>/zip/", views_batches.batch_zip, name="batch_zip"),
     path(

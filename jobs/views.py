@@ -34,8 +34,16 @@ from django_htmx.middleware import HtmxDetails
 from jobs import access, batches, tasks, throttle, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
-from jobs.forms import SubmitForm
-from jobs.models import Batch, Job, Membership, Team, for_cards, latest_change
+from jobs.forms import SubmitForm, browser_limits
+from jobs.models import (
+    Batch,
+    Job,
+    Membership,
+    SubmitDefaults,
+    Team,
+    for_cards,
+    latest_change,
+)
 from jobs.submit import QuotaExceeded, retry, submit_batch
 from jobs.tasks import job_code_from_token
 from lib.money import cents
@@ -131,9 +139,13 @@ def _gallery_context(
         since = _stamp(max((c.updated for c in cards), default=None))
         # Only the first page follows live changes; older pages rarely hold work in flight.
         live = page.number == 1 and any(c.in_flight for c in cards)
+    if form is None:  # a fresh form starts from the settings last used in this context
+        form = SubmitForm(initial=SubmitDefaults.for_context(request.user, team))
     return {
         **_context_vars(request, member),
-        "form": form or SubmitForm(),
+        "form": form,
+        "presets": list(request.user.submit_presets.all()),
+        "limits": browser_limits(),
         "page": page,
         "cards": cards,
         "live": live,
@@ -185,7 +197,7 @@ def submit(request: AuthedRequest) -> HttpResponse:
         if not request.htmx:
             return redirect("gallery")
         # A fresh form (a new idempotency key) that keeps the tier and format just used.
-        keep = {k: form.cleaned_data[k] for k in ("resolution", "output_format", "strip_gps")}
+        keep = {k: form.cleaned_data[k] for k in SubmitDefaults.FIELDS}
         form, status = SubmitForm(initial=keep), 200
     else:
         status = 400
@@ -228,6 +240,7 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
             strip_gps=data["strip_gps"],
             force_new=data["force_new"],
             notify=data["notify"],
+            skip_small=data["skip_small"],
         )
     except QuotaExceeded as e:
         form.add_error(None, _quota_message(n, e, team))
@@ -239,6 +252,8 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
         fresh["key"] = str(uuid.uuid4())
         form.data = fresh
         return False
+    # The next form here (and an API request that leaves them out) starts from these.
+    SubmitDefaults.remember(request.user, team, data)
     if created:  # a repeated post of the same form is already in the gallery
         reused = batch.jobs.filter(reused_from__isnull=False).count()
         paid = n - reused
@@ -274,8 +289,14 @@ def _reused_message(n: int) -> str:
 
 
 def _quota_message(n: int, e: QuotaExceeded, team: Team | None = None) -> str:
+    """Why a batch of n images was refused. Only the paid ones count: an image already
+    upscaled the same way is a free reuse, and the budget never sees it."""
     left = "unlimited" if e.left is None else cents(e.left)
-    images = f"{n} image{'s' if n != 1 else ''} = {cents(e.needed)}"
+    paid = e.needed // settings.PRICE_CENTS if settings.PRICE_CENTS else n
+    images = f"{paid} image{'s' if paid != 1 else ''} = {cents(e.needed)}"
+    if n > paid:
+        free = n - paid
+        images += f" ({free} more {'is a free reuse' if free == 1 else 'are free reuses'})"
     if team is None:
         return (
             f"{images}, but only {left} is left of your quota. Nothing was submitted. "
