@@ -164,6 +164,11 @@ def test_card_links_name_their_image(alice: User, alice_client: Client) -> None:
     assert "Download rocket_4k.jpg" in links
     assert "Details of rocket.png" in links
     assert 'aria-label="Open rocket.png"' in card
+    # A card without a picture yet: the link's name starts the same way, then its state.
+    make_job(alice, Job.State.QUEUED, source_name="waiting.jpg")
+    card = alice_client.get("/").content.decode().split('aria-label="waiting.jpg"')[1]
+    thumb = re.search(r'<a class="thumb"[^>]*>(.*?)</a>', card, re.S)
+    assert thumb and _text(thumb.group(1)).strip() == "Open waiting.jpg: Queued"
 
 
 # --- the context switcher ---------------------------------------------------------------------
