@@ -116,6 +116,11 @@ class Chart:
         return self.height
 
     @property
+    def right(self) -> int:
+        """Where the bars end (the last bar's value needs room beyond it)."""
+        return self.width - CHART_RIGHT
+
+    @property
     def empty(self) -> bool:
         """Nothing spent (net) in any bucket: the page says so instead of drawing zeros."""
         return not any(b.cents for b in self.bars)
@@ -146,7 +151,8 @@ class Chart:
 
 
 CHART_HEADROOM = 22  # above the tallest bar: room for its value
-CHART_LEFT = 64  # the y axis's labels ("$12.34")
+CHART_LEFT = 72  # the y axis's labels ("$12.34")
+CHART_RIGHT = 32  # half the last bar's value, so it isn't cut off
 CHART_LABEL_WIDTH = 34  # the narrowest bar a value is written over
 
 
@@ -163,7 +169,7 @@ def spend_over_time(r: DateRange) -> Chart:
     values = [(b, sums.get(b, 0)) for b in buckets]
     top = max([v for _, v in values] + [1])
     width, height, left = 720, 200, CHART_LEFT
-    step = (width - left) / len(values)
+    step = (width - left - CHART_RIGHT) / len(values)
     bars = []
     for n, (bucket, value) in enumerate(values):
         h = max(0.0, value) / top * (height - CHART_HEADROOM)

@@ -123,10 +123,10 @@ def test_the_chart_has_an_axis_with_values_and_dates(staff_client: Client, alice
 
 def test_a_few_wide_bars_each_carry_their_value() -> None:
     chart = spend.Chart(
-        [spend.Bar("2026-01", 3, 64, 100, 60, 100), spend.Bar("2026-02", 0, 126, 200, 60, 0)],
+        [spend.Bar("2026-01", 3, 72, 100, 60, 100), spend.Bar("2026-02", 0, 134, 200, 60, 0)],
         3,
         "month",
-        left=64,
+        left=72,
     )
     assert [b.label for b in chart.labelled] == ["2026-01"]
     assert not chart.empty

@@ -238,3 +238,15 @@ def test_the_new_token_copies_with_one_click(tab: Page, live_server: Any) -> Non
     tab.get_by_role("button", name="Copy").click()
     expect(tab.locator("#new-token-copied")).to_have_text("Copied.")
     assert tab.evaluate("navigator.clipboard.readText()") == token
+
+
+def test_a_share_link_copies_with_one_click(tab: Page, live_server: Any) -> None:
+    user = make_user("pia")
+    job = with_files(make_job(user, Job.State.SUCCESS, source_name="rocket.png"))
+    link = ShareLink.objects.create(job=job, created_by=user)
+    tab.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    log_in(tab, "pia")
+    tab.goto(job.get_absolute_url())
+    tab.locator("#share").get_by_role("button", name="Copy").click()
+    expect(tab.locator("#share-link-1-copied")).to_have_text("Copied.")
+    assert tab.evaluate("navigator.clipboard.readText()") == link.url
