@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
@@ -10,7 +12,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
-from django.contrib.auth.views import PasswordResetConfirmView
+from django.contrib.auth.views import LoginView, PasswordResetConfirmView
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -98,6 +100,19 @@ def _welcome(request: HttpRequest, user: User, invite: Invitation | None) -> Htt
         f"Welcome, {user.username}! You have {cents(settings.DEFAULT_QUOTA_CENTS)} to spend.",
     )
     return redirect("gallery")
+
+
+class Login(LoginView):
+    """Django's login page; it also knows whether new accounts confirm their email first,
+    so its "confirm your email" hint shows only where that is so."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["verify_email"] = settings.SIGNUP_VERIFY_EMAIL
+        # Django's view sets site_name to the request's host ("localhost:8000"): the page
+        # is branded with the product's name instead.
+        context["site_name"] = settings.SITE_NAME
+        return context
 
 
 class PasswordResetConfirm(PasswordResetConfirmView):

@@ -84,6 +84,23 @@ class Bar:
     width: float
     height: float
 
+    @property
+    def centre(self) -> float:
+        return round(self.x + self.width / 2, 2)
+
+    @property
+    def value_y(self) -> float:
+        """Where the bar's value is written: just above it."""
+        return round(self.y - 4, 2)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A line across the chart at a value, labelled on the y axis."""
+
+    cents: int
+    y: float
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -92,10 +109,51 @@ class Chart:
     by: str  # "day" or "month"
     width: int = 720
     height: int = 200
+    left: int = 0  # room for the y axis's labels
 
     @property
     def baseline(self) -> int:
         return self.height
+
+    @property
+    def right(self) -> int:
+        """Where the bars end (the last bar's value needs room beyond it)."""
+        return self.width - CHART_RIGHT
+
+    @property
+    def empty(self) -> bool:
+        """Nothing spent (net) in any bucket: the page says so instead of drawing zeros."""
+        return not any(b.cents for b in self.bars)
+
+    @property
+    def ticks(self) -> list[Tick]:
+        """The y axis: zero, half the tallest bar and the tallest bar, in whole cents."""
+        values = sorted({0, self.max_cents // 2, self.max_cents})
+        top = self.height - CHART_HEADROOM
+        return [Tick(v, round(self.height - v / self.max_cents * top, 2)) for v in values]
+
+    @property
+    def x_labels(self) -> list[Bar]:
+        """The buckets named under the x axis: the first, the middle and the last one."""
+        if not self.bars:
+            return []
+        picks = sorted({0, len(self.bars) // 2, len(self.bars) - 1})
+        return [self.bars[n] for n in picks]
+
+    @property
+    def labelled(self) -> list[Bar]:
+        """Bars whose value is written above them: every non-empty one while they are wide
+        enough for "$0.00", else only the tallest (the axis and the table give the rest)."""
+        spent = [b for b in self.bars if b.cents > 0]
+        if spent and spent[0].width < CHART_LABEL_WIDTH:
+            return [max(spent, key=lambda b: b.cents)]
+        return spent
+
+
+CHART_HEADROOM = 22  # above the tallest bar: room for its value
+CHART_LEFT = 72  # the y axis's labels ("$12.34")
+CHART_RIGHT = 32  # half the last bar's value, so it isn't cut off
+CHART_LABEL_WIDTH = 34  # the narrowest bar a value is written over
 
 
 def spend_over_time(r: DateRange) -> Chart:
@@ -110,23 +168,23 @@ def spend_over_time(r: DateRange) -> Chart:
     buckets = _months(r) if by_month else [r.start + timedelta(n) for n in range(r.days)]
     values = [(b, sums.get(b, 0)) for b in buckets]
     top = max([v for _, v in values] + [1])
-    width, height = 720, 200
-    step = width / len(values)
+    width, height, left = 720, 200, CHART_LEFT
+    step = (width - left - CHART_RIGHT) / len(values)
     bars = []
     for n, (bucket, value) in enumerate(values):
-        h = max(0.0, value) / top * (height - 10)
+        h = max(0.0, value) / top * (height - CHART_HEADROOM)
         label = bucket.strftime("%Y-%m" if by_month else "%Y-%m-%d")
         bars.append(
             Bar(
                 label,
                 value,
-                round(n * step + 1, 2),
+                round(left + n * step + 1, 2),
                 round(height - h, 2),
                 round(max(step - 2, 1), 2),
                 round(h, 2),
             )
         )
-    return Chart(bars, top, "month" if by_month else "day", width, height)
+    return Chart(bars, top, "month" if by_month else "day", width, height, left)
 
 
 def _months(r: DateRange) -> list[date]:

@@ -43,7 +43,7 @@ def spend_page(request: AuthedRequest) -> HttpResponse:
         "failures": spend.failures(r),
         "near_limit": spend.budgets_near_limit(),
         "recent": r.charges()
-        .select_related("user", "budget__team", "created_by")
+        .select_related("user", "budget__team", "created_by", "job")
         .prefetch_related("refunds")
         .order_by("-created", "-id")[:25],
         "audit": AuditEntry.objects.order_by("-created")[:15],

@@ -51,6 +51,16 @@ class BudgetForm(forms.Form):
         help_text="Dollars (e.g. 5.00) or a number of images. Empty means unlimited.",
     )
 
+    def __init__(self, *args: Any, cap: str | None = None, **kwargs: Any) -> None:
+        """cap: the most the site's staff let this team budget ("$5.00" or "500 images"),
+        if they set one; then an empty limit is refused, and the help text says so."""
+        super().__init__(*args, **kwargs)
+        if cap is not None:
+            self.fields["amount"].help_text = (
+                f"Dollars (e.g. 5.00) or a number of images, up to {cap}: the most the "
+                "site's admins allow this team. Ask them for more."
+            )
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         amount: Decimal | None = data.get("amount")

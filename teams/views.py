@@ -87,7 +87,10 @@ def _budget_form(member: Membership) -> BudgetForm:
     if limit is not None:
         images = budget.unit == budget.Unit.IMAGES
         amount = limit // settings.PRICE_CENTS if images else Decimal(limit).scaleb(-2)
-    return BudgetForm(initial={"period": budget.period, "unit": budget.unit, "amount": amount})
+    cap = None if budget.cap_cents is None else budget.amount_display(budget.cap_cents)
+    return BudgetForm(
+        initial={"period": budget.period, "unit": budget.unit, "amount": amount}, cap=cap
+    )
 
 
 @require_POST

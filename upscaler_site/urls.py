@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import PasswordResetConfirm
+from accounts.views import Login, PasswordResetConfirm
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("jobs.urls")),
     path("", include("api.urls")),
-    # Before Django's own, which it replaces: a reset also lifts login pauses.
+    # Before Django's own, which they replace: the login page knows about email
+    # verification, and a reset also lifts login pauses.
+    path("accounts/login/", Login.as_view(), name="login"),
     path(
         "accounts/reset/<uidb64>/<token>/",
         PasswordResetConfirm.as_view(),

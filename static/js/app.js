@@ -40,15 +40,70 @@ document.addEventListener("htmx:oobAfterSwap", function (event) {
   if (event.target.id === "cost") upscalerCost();
 });
 
-// The context switcher in the header switches as soon as a team is picked (its button is
-// only for visitors without JavaScript).
+// The header's menu on a phone: a disclosure button (aria-expanded) in front of the links.
+// Escape closes it and gives the focus back to the button; so does a click elsewhere.
 document.documentElement.classList.add("js");
-document.addEventListener("change", function (e) {
-  var el = e.target;
-  if (el instanceof HTMLSelectElement && el.hasAttribute("data-autosubmit") && el.form) {
-    el.form.requestSubmit();
+(function () {
+  function button() {
+    return document.getElementById("menu-button");
   }
-});
+  function setOpen(open, refocus) {
+    var b = button();
+    if (!b) return;
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+    document.getElementById("topbar").classList.toggle("open", open);
+    if (!open && refocus) b.focus();
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var b = button();
+    if (b) b.hidden = false;
+  });
+  document.addEventListener("click", function (e) {
+    var b = button();
+    if (!b || !(e.target instanceof Element)) return;
+    if (e.target.closest("#menu-button")) {
+      setOpen(b.getAttribute("aria-expanded") !== "true", false);
+    } else if (b.getAttribute("aria-expanded") === "true" && !e.target.closest("#site-nav")) {
+      setOpen(false, false);
+    }
+  });
+  document.addEventListener("keydown", function (e) {
+    var b = button();
+    if (e.key !== "Escape" || !b || b.getAttribute("aria-expanded") !== "true") return;
+    setOpen(false, true);
+  });
+})();
+
+// Copy buttons (data-copy="#id" of a field): the clipboard where the browser allows it,
+// otherwise the field's text is selected, ready for Ctrl+C. Without JavaScript the
+// buttons stay hidden and the field is there to select by hand.
+(function () {
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("button[data-copy]").forEach(function (b) { b.hidden = false; });
+  });
+  function say(button, text) {
+    var status = document.getElementById(button.getAttribute("aria-describedby") || "");
+    if (status) status.textContent = text;
+  }
+  document.addEventListener("click", function (e) {
+    var button = e.target instanceof Element && e.target.closest("button[data-copy]");
+    if (!button) return;
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    function fallback() {
+      field.focus();
+      field.select();
+      say(button, "Selected: press Ctrl+C (or \u2318C) to copy.");
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () {
+        say(button, "Copied.");
+      }, fallback);
+    } else {
+      fallback();
+    }
+  });
+})();
 
 // A hidden tab polls only every 10 s (not every 2 s): enough to keep its title's
 // "(3) done" count right, and it catches up at once when shown again.

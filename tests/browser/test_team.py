@@ -16,8 +16,9 @@ DONE = 60_000
 
 
 def _work_in(page: Page, team_name: str) -> None:
-    with page.expect_navigation():  # choosing submits the switcher by itself
-        page.select_option("#context-switcher select[name=team]", label=team_name)
+    page.select_option("#context-switcher select[name=team]", label=team_name)
+    with page.expect_navigation():  # only the button switches (WCAG 3.2.2)
+        page.click("#context-switcher button")
     expect(page.locator("#context-switcher select[name=team] option:checked")).to_have_text(
         team_name
     )
