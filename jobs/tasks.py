@@ -8,6 +8,7 @@ None sleeps: waiting is a job scheduled for later with enqueue_in (the worker ru
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import random
@@ -29,12 +30,19 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image
 
 from jobs import alerts, apixo, dedupe, throttle
 from jobs.models import Job, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
 from lib import fetch, metadata
-from lib.images import ImageRejected, inspect_image, make_thumbnail, verify_decodes
+from lib.images import (
+    ImageRejected,
+    convert_phone_photo,
+    inspect_image,
+    make_thumbnail,
+    verify_decodes,
+)
 from lib.site import site_is_public
 
 logger = logging.getLogger(__name__)
@@ -169,9 +177,13 @@ def start_job(job_id: int) -> None:
 
 
 def _upload_decodes(job: Job) -> bool:
-    """Decode an upload whole, which its web request only checked cheaply (lib.images).
-    Return False (and fail the job, no charge) if it is damaged."""
-    if not (job.source_file.name or "").endswith((".png", ".webp")):
+    """Decode an upload whole, which its web request only checked cheaply (lib.images),
+    converting a HEIC/AVIF phone photo to PNG on the way. Return False (and fail the job,
+    no charge) if it is damaged."""
+    name = job.source_file.name or ""
+    if name.endswith((".heic", ".avif")):
+        return _convert_phone_photo(job)
+    if not name.endswith((".png", ".webp")):
         return True  # a JPEG's request decoded all of its data already (at 1/8 scale)
     try:
         with job.source_file.open("rb") as f:
@@ -179,6 +191,40 @@ def _upload_decodes(job: Job) -> bool:
     except ImageRejected as e:
         job.fail((S.QUEUED,), "SourceInvalid", e.message)
         return False
+    return True
+
+
+def _convert_phone_photo(job: Job) -> bool:
+    """Replace a stored HEIC/AVIF upload with its PNG (APIXO takes JPG, PNG and WebP).
+    Return False (and fail the job, no charge) if it doesn't decode or the PNG is too big."""
+    original = job.source_file.name or ""
+    try:
+        with job.source_file.open("rb") as f:
+            png = convert_phone_photo(f)
+        if png is None:
+            raise ImageRejected("This is not a HEIC or AVIF photo.")
+        if len(png) > settings.UPLOAD_MAX_BYTES:
+            raise ImageRejected(
+                f"As a PNG this photo is larger than "
+                f"{settings.UPLOAD_MAX_BYTES / (1024 * 1024):g} MB. Export it as JPEG "
+                "and upload that."
+            )
+    except ImageRejected as e:
+        job.fail((S.QUEUED,), "SourceInvalid", e.message)
+        return False
+    with Image.open(io.BytesIO(png)) as img:
+        width, height = img.size  # upright: the conversion applied the orientation
+    name = default_storage.save(source_path(job, "x.png"), ContentFile(png))
+    updated = Job.objects.filter(pk=job.pk, state=S.QUEUED, source_file=original).update(
+        source_file=name, source_width=width, source_height=height, source_bytes=len(png)
+    )
+    if not updated:  # canceled meanwhile, or converted by a second delivery of this step
+        default_storage.delete(name)
+        return False
+    job.source_file.name = name
+    # Another job may share the original (a reused copy keeps the same stored bytes).
+    if not Job.objects.filter(source_file=original).exists():
+        default_storage.delete(original)
     return True
 
 
