@@ -109,7 +109,7 @@ def test_the_worker_converts_a_heic_to_png_before_submitting(
     assert (job.source_width, job.source_height) == (40, 60)  # turned upright
     with job.source_file.open("rb") as f, Image.open(f) as png:
         assert (png.format, png.size) == ("PNG", (40, 60))
-    assert not job.source_file.storage.exists(original)
+    assert not job.source_file.storage.exists(original or "")
     # APIXO is sent the signed URL of the PNG.
     [call] = mock.calls
     sent = json.loads(call.request.body or b"{}")["input"]["image_urls"][0]
