@@ -85,5 +85,5 @@ def test_a_delayed_retry_runs_within_60_s_of_the_scheduler_holder_being_killed(
     job = Job.objects.get(user=user)
     assert job.state == S.SUCCESS, (job.fail_code, job.fail_msg)
     assert Charge.objects.filter(job=job).count() == 1
-    books = assert_books_balance(tmp_path)
+    books = assert_books_balance(tmp_path / "engine")
     assert (books.accepted, books.user_cents, books.operator_cents) == (1, 1, 0)

@@ -122,7 +122,7 @@ def _settled_once(user: Any, tmp_path: Path) -> Job:
     budget = Budget.objects.get(user=user)
     assert (budget.spent_cents, budget.reserved_cents) == (1, 0)
     assert OperatorCost.objects.filter(job=job).count() == 1
-    books = assert_books_balance(tmp_path)
+    books = assert_books_balance(tmp_path / "engine")
     # The engine really has both tasks: the books meet exactly.
     assert (books.accepted, books.user_cents, books.operator_cents) == (2, 1, 1)
     return job
