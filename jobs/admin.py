@@ -14,6 +14,7 @@ from jobs.models import (
     Invitation,
     Job,
     Membership,
+    OperatorCost,
     ShareLink,
     Team,
 )
@@ -206,6 +207,29 @@ class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(OperatorCost)
+class OperatorCostAdmin(admin.ModelAdmin[OperatorCost]):
+    """What APIXO may have billed that no user pays (append-only, like the ledger)."""
+
+    list_display = ("created", "kind", "amount", "job_code", "note")
+    list_filter = ("kind", "created")
+    search_fields = ("job_code", "note")
+    date_hierarchy = "created"
+
+    @admin.display(description="Amount")
+    def amount(self, obj: OperatorCost) -> str:
+        return cents(obj.amount_cents)
+
+    def has_change_permission(self, request: HttpRequest, obj: OperatorCost | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: OperatorCost | None = None) -> bool:
         return False
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -6,13 +6,13 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
+from django.core.files.uploadedfile import UploadedFile
 
 from jobs.dedupe import sha256_of
 from jobs.models import Job
 from jobs.submit import Source
 from lib import fetch
-from lib.images import ImageRejected, convert_phone_photo, inspect_image
+from lib.images import ImageInfo, ImageRejected, inspect_image, inspect_phone_photo
 from lib.site import site_is_public
 
 
@@ -58,15 +58,15 @@ def browser_limits() -> dict[str, Any]:
     }
 
 
-def _converted(f: UploadedFile) -> UploadedFile:
-    """A HEIC/AVIF phone photo as a PNG upload with the photo's own stem (IMG_0042.heic
-    becomes IMG_0042.png, so its result downloads as IMG_0042_4k.png); anything else as
-    it is."""
-    png = convert_phone_photo(f)
-    if png is None:
-        return f
-    stem = (f.name or "photo").rsplit(".", 1)[0]
-    return SimpleUploadedFile(f"{stem}.png", png, "image/png")
+def _checked(f: UploadedFile) -> tuple[str, ImageInfo]:
+    """The name to show and what the header says of an upload, or raise ImageRejected.
+
+    A HEIC/AVIF phone photo is checked from its header and stored as it is; the worker
+    converts it to PNG before APIXO sees it, so it is named as the PNG it becomes.
+    """
+    if phone := inspect_phone_photo(f, f.size or 0):
+        return (f.name or "photo").rsplit(".", 1)[0] + ".png", phone
+    return f.name or "upload", inspect_image(f, f.size or 0)
 
 
 class SubmitForm(forms.Form):
@@ -149,15 +149,14 @@ class SubmitForm(forms.Form):
         for f in files:
             picked = f.name or "upload"  # the name the browser knows it by
             try:
-                f = _converted(f)
-                info = inspect_image(f, f.size or 0)
+                name, info = _checked(f)
             except ImageRejected as e:
                 errors.append(f"{picked}: {e.message}")
                 self.file_errors.setdefault(picked, []).append(e.message)
                 continue
             sources.append(
                 Source(
-                    name=f.name or "upload",
+                    name=name,
                     upload=f,
                     width=info.width,
                     height=info.height,

@@ -97,6 +97,38 @@ class Beater:
             self._stop.wait(BEAT_EVERY)
 
 
+# RQ's scheduler refreshes its lock to a TTL of its interval + 60 s (61 s) every second; a
+# lock this many seconds short of that belongs to a scheduler that stopped (kill -9).
+SCHEDULER_SILENT_AFTER = 20.0
+# Delete a lock whose TTL fell below ARGV[1], atomically: a lock just taken or refreshed
+# by a live scheduler is never removed.
+_CLEAR_STALE_LOCK = """
+local ttl = redis.call('ttl', KEYS[1])
+if ttl >= 0 and ttl < tonumber(ARGV[1]) then
+  redis.call('del', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def clear_stale_scheduler_lock(conn: redis.Redis, queue_name: str, interval: float = 1) -> bool:
+    """Remove RQ's scheduler lock for queue_name if its holder stopped refreshing it
+    SCHEDULER_SILENT_AFTER s ago; return True if it did.
+
+    A killed worker's scheduler holds the lock for 61 s after its death, and until it
+    expires no other scheduler may move delayed work (every poll, every backoff retry)
+    onto the queue. A live scheduler refreshes it every `interval` s, so a lock short of
+    its full TTL by 20 s has nobody behind it: taking over is safe (and if we were wrong,
+    RQ's scheduler notices on its next heartbeat that the lock is no longer its own).
+    """
+    from rq.scheduler import RQScheduler
+
+    floor = int(interval + 60 - SCHEDULER_SILENT_AFTER)
+    lock = RQScheduler.get_locking_key(queue_name)
+    return bool(conn.eval(_CLEAR_STALE_LOCK, 1, lock, floor))
+
+
 def worker_role(queue_name: str) -> str:
     return f"worker:{queue_name}"
 
@@ -141,7 +173,8 @@ class Worker(rq.Worker):
             self._revive_scheduler()
 
     def _revive_scheduler(self) -> None:
-        """Start RQ's scheduler if it isn't running here and no other worker holds its lock.
+        """Start RQ's scheduler if it isn't running here and no live scheduler holds its
+        lock (a dead one's lock is cleared: clear_stale_scheduler_lock).
 
         RQ checks this only every 10 minutes (its maintenance interval); until then, work
         scheduled with enqueue_in (every poll) would wait for the reconciler.
@@ -152,6 +185,13 @@ class Worker(rq.Worker):
         if scheduler._process and scheduler._process.is_alive():
             return
         try:
+            for name in self.queue_names():
+                if clear_stale_scheduler_lock(self.connection, name, scheduler.interval):
+                    logger.warning(
+                        "Worker %s: the scheduler lock of %s had no live holder; taking over",
+                        self.name,
+                        name,
+                    )
             scheduler.acquire_locks(auto_start=True)
         except REDIS_ERRORS as e:
             logger.warning("Worker %s: scheduler not restarted: %s", self.name, e)

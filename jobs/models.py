@@ -55,6 +55,12 @@ def month_start(today: date | None = None) -> date:
     return (today or timezone.now().date()).replace(day=1)
 
 
+UNKNOWN_TOO_OFTEN = (
+    "APIXO took this image several times without answering, so we stopped sending it. "
+    "An admin will check; you won't be charged more than once."
+)
+
+
 class Budget(models.Model):
     """Money that jobs draw on: a user's personal quota, or a team's budget.
 
@@ -485,6 +491,33 @@ class Job(models.Model):
                 self.budget.release(settings.PRICE_CENTS)
         return moved
 
+    def resend_unknown_submit(self, reason: str) -> str:
+        """Settle a submit whose outcome is unknown without an admin: back to `queued` (the
+        reservation stays held and pays for the resend; the user is charged once, when a
+        taskId comes back), with the possible APIXO charge of the lost request recorded as
+        an operator cost. After SUBMIT_UNKNOWN_RESENDS such outcomes in a row the job goes
+        to `needs_attention` instead: an APIXO that takes requests and never answers may be
+        billing for each, which code can't tell. Return the state moved to, or "" if the
+        job was no longer submitting.
+        """
+        with transaction.atomic():
+            unknown = OperatorCost.objects.filter(job=self).count() + 1
+            if unknown > settings.SUBMIT_UNKNOWN_RESENDS:
+                target = self.State.NEEDS_ATTENTION
+                fields: dict[str, Any] = {"fail_msg": UNKNOWN_TOO_OFTEN}
+            else:
+                target = self.State.QUEUED
+                fields = {"next_check_at": timezone.now()}
+            if not self.move((self.State.SUBMITTING,), target, **fields):
+                return ""
+            OperatorCost.objects.create(
+                job=self,
+                job_code=self.code,
+                amount_cents=settings.PRICE_CENTS,
+                note=f"Submit {self.submit_attempts}: {reason}"[:500],
+            )
+        return target
+
     def accept(self, task_id: str, via_callback: bool = False) -> bool:
         """Record APIXO's taskId and charge the job once. Return True if this call did it.
 
@@ -558,6 +591,37 @@ class Charge(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise ValueError("The ledger is append-only: add a refund instead of editing.")
+        super().save(*args, **kwargs)
+
+
+class OperatorCost(models.Model):
+    """The operator's side of the ledger: what APIXO may have billed that no user pays.
+
+    A submit whose outcome is unknown (its worker died mid-request, or the answer was lost
+    after the request went out) is sent again and its user is charged once, when APIXO
+    returns a taskId (Charge). The first request may have been billed too: that possible
+    cent is one row here, so user charges plus operator costs bound APIXO's bill from
+    above, and user charges alone from below. Append-only, like Charge.
+    """
+
+    class Kind(models.TextChoices):
+        UNKNOWN_SUBMIT = "unknown_submit", "submit outcome unknown"
+
+    job = models.ForeignKey(
+        Job, models.SET_NULL, null=True, blank=True, related_name="operator_costs"
+    )
+    job_code = models.UUIDField(null=True, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind, default=Kind.UNKNOWN_SUBMIT)
+    amount_cents = models.IntegerField()
+    note = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"operator cost {cents(self.amount_cents)} ({self.created:%Y-%m-%d})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("The ledger is append-only.")
         super().save(*args, **kwargs)
 
 

@@ -8,6 +8,7 @@ None sleeps: waiting is a job scheduled for later with enqueue_in (the worker ru
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import random
@@ -29,12 +30,19 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image
 
 from jobs import alerts, apixo, dedupe, throttle, versions
 from jobs.models import Job, preview_path, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
 from lib import fetch, metadata
-from lib.images import ImageRejected, inspect_image, make_renditions, verify_decodes
+from lib.images import (
+    ImageRejected,
+    convert_phone_photo,
+    inspect_image,
+    make_renditions,
+    verify_decodes,
+)
 from lib.site import site_is_public
 
 logger = logging.getLogger(__name__)
@@ -189,9 +197,13 @@ def _skipped(job: Job) -> bool:
 
 
 def _upload_decodes(job: Job) -> bool:
-    """Decode an upload whole, which its web request only checked cheaply (lib.images).
-    Return False (and fail the job, no charge) if it is damaged."""
-    if not (job.source_file.name or "").endswith((".png", ".webp")):
+    """Decode an upload whole, which its web request only checked cheaply (lib.images),
+    converting a HEIC/AVIF phone photo to PNG on the way. Return False (and fail the job,
+    no charge) if it is damaged."""
+    name = job.source_file.name or ""
+    if name.endswith((".heic", ".avif")):
+        return _convert_phone_photo(job)
+    if not name.endswith((".png", ".webp")):
         return True  # a JPEG's request decoded all of its data already (at 1/8 scale)
     try:
         with job.source_file.open("rb") as f:
@@ -199,6 +211,40 @@ def _upload_decodes(job: Job) -> bool:
     except ImageRejected as e:
         job.fail((S.QUEUED,), "SourceInvalid", e.message)
         return False
+    return True
+
+
+def _convert_phone_photo(job: Job) -> bool:
+    """Replace a stored HEIC/AVIF upload with its PNG (APIXO takes JPG, PNG and WebP).
+    Return False (and fail the job, no charge) if it doesn't decode or the PNG is too big."""
+    original = job.source_file.name or ""
+    try:
+        with job.source_file.open("rb") as f:
+            png = convert_phone_photo(f)
+        if png is None:
+            raise ImageRejected("This is not a HEIC or AVIF photo.")
+        if len(png) > settings.UPLOAD_MAX_BYTES:
+            raise ImageRejected(
+                f"As a PNG this photo is larger than "
+                f"{settings.UPLOAD_MAX_BYTES / (1024 * 1024):g} MB. Export it as JPEG "
+                "and upload that."
+            )
+    except ImageRejected as e:
+        job.fail((S.QUEUED,), "SourceInvalid", e.message)
+        return False
+    with Image.open(io.BytesIO(png)) as img:
+        width, height = img.size  # upright: the conversion applied the orientation
+    name = default_storage.save(source_path(job, "x.png"), ContentFile(png))
+    updated = Job.objects.filter(pk=job.pk, state=S.QUEUED, source_file=original).update(
+        source_file=name, source_width=width, source_height=height, source_bytes=len(png)
+    )
+    if not updated:  # canceled meanwhile, or converted by a second delivery of this step
+        default_storage.delete(name)
+        return False
+    job.source_file.name = name
+    # Another job may share the original (a reused copy keeps the same stored bytes).
+    if not Job.objects.filter(source_file=original).exists():
+        default_storage.delete(original)
     return True
 
 
@@ -303,10 +349,10 @@ def charge(job: Job, task_id: str, via_callback: bool = False) -> bool:
 def _submit_failed(job: Job, e: apixo.UpscalerError, attempt: int) -> None:
     if e.maybe_accepted:
         # APIXO may have accepted (and billed) the task, but we have no task ID to follow
-        # it. Resubmitting could pay twice; failing could lose a paid result. An admin
-        # decides; the reservation stays held until then.
+        # it. Send it again: the user is charged once (when a taskId comes back), and the
+        # possible first charge is the operator's, on the ledger (OperatorCost).
         logger.warning("Job %s: submit outcome unknown: %s", job.code, e.message)
-        job.move((S.SUBMITTING,), S.NEEDS_ATTENTION, fail_msg=e.message)
+        resend_unknown(job, e.message, backoff(attempt))
         return
     if e.status in BREAKER_STATUSES:
         throttle.open_breaker(e.status, e.message)
@@ -325,6 +371,18 @@ def _submit_failed(job: Job, e: apixo.UpscalerError, attempt: int) -> None:
         job.fail((S.SUBMITTING,), e.code, e.message)
     elif job.move((S.SUBMITTING,), S.QUEUED):
         schedule(submit_job, job.pk, backoff(attempt))
+
+
+def resend_unknown(job: Job, reason: str, delay: float = 0.0) -> bool:
+    """Settle a submit whose outcome is unknown (Job.resend_unknown_submit) and, if it went
+    back to the queue, send it again after delay s. Return True if this call settled it."""
+    moved = job.resend_unknown_submit(reason)
+    if moved == S.QUEUED:
+        logger.warning("Job %s: sending it again; a possible second charge is ours", job.code)
+        schedule(submit_job, job.pk, delay)
+    elif moved == S.NEEDS_ATTENTION:
+        logger.error("Job %s: outcome unknown too often; an admin decides", job.code)
+    return bool(moved)
 
 
 def _past_deadline(job: Job) -> bool:
@@ -527,6 +585,9 @@ def _tmp_dir() -> str:
 # --- recovery ----------------------------------------------------------------------------
 
 
+WORKER_DIED_SUBMITTING = "the worker stopped while the request to APIXO was in flight"
+
+
 def reconcile() -> dict[str, int]:
     """Re-enqueue the work of every in-flight job whose next step is overdue.
 
@@ -536,12 +597,14 @@ def reconcile() -> dict[str, int]:
     re-reads the job and moves it by conditional UPDATE.
 
     A job stuck in `submitting` lost its worker in mid-request, so APIXO may or may not
-    have the task: it goes to `needs_attention` for an admin, never blindly resubmitted.
+    have the task: it is sent again, with the possible first charge recorded as the
+    operator's (resend_unknown). A dead worker's claim says so within a minute
+    (_reclaim_dead_claims); SUBMIT_STUCK_AFTER is the backstop when Redis lost the claim.
     Return counts per action, for the log.
     """
     now = timezone.now()
-    counts = {"started": 0, "polled": 0, "needs_attention": 0, "reclaimed": 0}
-    counts["reclaimed"] = _reclaim_dead_claims()
+    counts = {"started": 0, "polled": 0, "resent": 0, "reclaimed": 0}
+    counts["reclaimed"], counts["resent"] = _reclaim_dead_claims()
     queued_due = now - timedelta(seconds=settings.RECONCILE_QUEUED_GRACE)
     for job_id in _overdue(Job.objects.filter(state=S.QUEUED), queued_due):
         schedule(start_job, job_id, 0)
@@ -552,24 +615,21 @@ def reconcile() -> dict[str, int]:
         counts["polled"] += 1
     stuck_since = now - timedelta(seconds=settings.SUBMIT_STUCK_AFTER)
     for job in Job.objects.filter(state=S.SUBMITTING, updated__lt=stuck_since):
-        message = (
-            "The worker stopped while sending this image to APIXO, so we can't tell "
-            "whether APIXO received it. An admin will check; you won't be charged twice."
-        )
-        if job.move((S.SUBMITTING,), S.NEEDS_ATTENTION, fail_msg=message):
-            counts["needs_attention"] += 1
+        if resend_unknown(job, WORKER_DIED_SUBMITTING):
+            counts["resent"] += 1
     if any(counts.values()):
         logger.info("Reconciler: %s", counts)
     return counts
 
 
-def _reclaim_dead_claims() -> int:
-    """Re-enqueue the work a worker took from the queue and then died with. Return how many.
+def _reclaim_dead_claims() -> tuple[int, int]:
+    """Re-enqueue the work a worker took from the queue and then died with. Return how many
+    claims went on, and how many of them were submits in flight that were sent again.
 
     A job RQ started on a worker with no heartbeat for heartbeat.MAX_AGE s will never end:
     its job goes on now rather than after the reconciler's grace (10 minutes for a queued
-    job whose link was downloading). A submit in flight is left to the rule above: APIXO
-    may have it.
+    job whose link was downloading). A submit in flight (`submitting` for longer than a
+    request can last) has an unknown outcome: it is resent (resend_unknown).
     """
     from rq.job import Job as RQJob
     from rq.registry import StartedJobRegistry
@@ -582,30 +642,36 @@ def _reclaim_dead_claims() -> int:
         ids = StartedJobRegistry("default", connection=conn).get_job_ids()
         claims = [j for j in RQJob.fetch_many(ids, connection=conn) if j is not None]
     except (redis.ConnectionError, redis.TimeoutError):
-        return 0
+        return 0, 0
     cutoff = timezone.now() - timedelta(seconds=heartbeat.MAX_AGE)
+    # A live worker's request ends by APIXO_TIMEOUT: a submit older than that is not one.
+    sent_before = timezone.now() - timedelta(seconds=settings.APIXO_TIMEOUT + 5)
     steps = {f"{__name__}.{f.__name__}" for f in (start_job, submit_job, poll_job)}
-    reclaimed = 0
+    reclaimed = resent = 0
     for claim in claims:
         if not claim.worker_name or claim.worker_name in alive:
             continue
         if claim.started_at is None or claim.started_at > cutoff or claim.func_name not in steps:
             continue
         # Once per claim: RQ keeps it in the registry until its own (long) TTL runs out.
-        if not cache.add(f"reconcile:claim:{claim.id}", 1, 3600):
-            continue
+        handled = f"reconcile:claim:{claim.id}"
         job = Job.objects.filter(pk=claim.args[0]).first()
-        if job is None:
+        if job is None or cache.get(handled) is not None:
             continue
-        if job.state == S.QUEUED:
+        if job.state == S.SUBMITTING:
+            if job.updated >= sent_before or not resend_unknown(job, WORKER_DIED_SUBMITTING):
+                continue
+            resent += 1
+        elif job.state == S.QUEUED:
             schedule(start_job, job.pk, 0)
         elif job.state in (S.PENDING, S.PROCESSING):
             schedule(poll_job, job.pk, 0)
         else:
             continue
+        cache.set(handled, 1, 3600)
         logger.info("Job %s: its worker %s died; its work goes on", job.code, claim.worker_name)
         reclaimed += 1
-    return reclaimed
+    return reclaimed, resent
 
 
 def _overdue(jobs: Any, before: Any) -> list[int]:

@@ -37,9 +37,13 @@ class ImageRejected(Exception):
         self.message = message
 
 
+# Phone photos APIXO can't take: stored as uploaded, converted to PNG by the worker.
+PHONE_FORMATS = {"HEIC": "heic", "AVIF": "avif"}
+
+
 @dataclass(frozen=True)
 class ImageInfo:
-    format: str  # "jpg", "png" or "webp"
+    format: str  # "jpg", "png" or "webp"; "heic" or "avif" until the worker converts it
     width: int
     height: int
 
@@ -62,18 +66,10 @@ def _sniff_other(head: bytes) -> str:
     return ""
 
 
-def convert_phone_photo(f: IO[bytes]) -> bytes | None:
-    """If f is a HEIC or AVIF photo we can read, return it as PNG bytes; else None.
-
-    APIXO takes only JPG, PNG and WebP, and phones save HEIC (iPhone) or AVIF. The PNG keeps
-    every pixel; its orientation is applied, since PNG readers may ignore EXIF.
-    Raise ImageRejected if it is such a photo but cannot be read.
-    """
-    f.seek(0)
-    kind = _sniff_other(f.read(64))
-    f.seek(0)
-    if kind not in ("HEIC", "AVIF"):
-        return None
+def _open_phone_photo(f: IO[bytes], kind: str) -> Image.Image:
+    """Open a HEIC or AVIF photo lazily: its container's header (size, orientation) is
+    read, not a pixel decoded. Raise ImageRejected if it can't be, or claims too many
+    pixels."""
     try:
         if kind == "HEIC":
             import pillow_heif
@@ -81,15 +77,7 @@ def convert_phone_photo(f: IO[bytes]) -> bytes | None:
             pillow_heif.register_heif_opener()
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(f, formats=["HEIF" if kind == "HEIC" else "AVIF"]) as img:
-                if img.width * img.height > settings.UPLOAD_MAX_PIXELS:
-                    raise ImageRejected(
-                        f"The image has more than {settings.UPLOAD_MAX_PIXELS // 1_000_000} megapixels."
-                    )
-                out = io.BytesIO()
-                ImageOps.exif_transpose(img).save(out, "PNG")
-    except ImageRejected:
-        raise
+            img = Image.open(f, formats=["HEIF" if kind == "HEIC" else "AVIF"])
     except (
         ImportError,
         OSError,
@@ -101,6 +89,58 @@ def convert_phone_photo(f: IO[bytes]) -> bytes | None:
         raise ImageRejected(
             f"This {kind} photo could not be read. Export it as JPEG or PNG and upload that."
         ) from None
+    if img.width * img.height > settings.UPLOAD_MAX_PIXELS:
+        img.close()
+        raise ImageRejected(
+            f"The image is {img.width}x{img.height} pixels; the limit is "
+            f"{settings.UPLOAD_MAX_PIXELS // 1_000_000} megapixels."
+        )
+    return img
+
+
+def inspect_phone_photo(f: IO[bytes], size: int) -> ImageInfo | None:
+    """If f is a HEIC or AVIF photo, check it from its header alone and return its format
+    ("heic" or "avif") and size; None if it is neither.
+
+    What a web request can afford: reading the container's boxes, never decoding (a 49 MP
+    HEIC decodes in seconds and some 150 MB; its header in milliseconds). The worker
+    converts it to PNG before submitting (convert_phone_photo); one that doesn't decode
+    fails there alone, with no charge. Raise ImageRejected for the user otherwise.
+    """
+    f.seek(0)
+    kind = _sniff_other(f.read(64))
+    f.seek(0)
+    if kind not in PHONE_FORMATS:
+        return None
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise ImageRejected(f"The file is larger than {_mb(settings.UPLOAD_MAX_BYTES)}.")
+    with _open_phone_photo(f, kind) as img:
+        width, height = img.size
+    f.seek(0)
+    return ImageInfo(format=PHONE_FORMATS[kind], width=width, height=height)
+
+
+def convert_phone_photo(f: IO[bytes]) -> bytes | None:
+    """If f is a HEIC or AVIF photo we can read, return it as PNG bytes; else None.
+
+    APIXO takes only JPG, PNG and WebP, and phones save HEIC (iPhone) or AVIF. The PNG keeps
+    every pixel; its orientation is applied, since PNG readers may ignore EXIF. The
+    worker's job: it decodes the whole photo.
+    Raise ImageRejected if it is such a photo but cannot be read.
+    """
+    f.seek(0)
+    kind = _sniff_other(f.read(64))
+    f.seek(0)
+    if kind not in PHONE_FORMATS:
+        return None
+    with _open_phone_photo(f, kind) as img:
+        try:
+            out = io.BytesIO()
+            ImageOps.exif_transpose(img).save(out, "PNG")
+        except (OSError, SyntaxError, ValueError, EOFError):
+            raise ImageRejected(
+                f"This {kind} photo could not be read. Export it as JPEG or PNG and upload that."
+            ) from None
     return out.getvalue()
 
 

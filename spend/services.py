@@ -17,7 +17,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from jobs.models import AuditEntry, Budget, Charge, Job, Team, month_start
+from jobs.models import AuditEntry, Budget, Charge, Job, OperatorCost, Team, month_start
 from lib.money import cents
 
 
@@ -52,14 +52,30 @@ class DateRange:
             created__gte=day_start(self.start), created__lt=day_start(self.end + timedelta(1))
         )
 
+    def operator_costs(self) -> QuerySet[OperatorCost]:
+        return OperatorCost.objects.filter(
+            created__gte=day_start(self.start), created__lt=day_start(self.end + timedelta(1))
+        )
+
     def jobs(self) -> QuerySet[Job]:
         return Job.objects.filter(
             created__gte=day_start(self.start), created__lt=day_start(self.end + timedelta(1))
         )
 
 
-def total(charges: QuerySet[Charge]) -> int:
+def total(charges: QuerySet[Charge] | QuerySet[OperatorCost]) -> int:
     return int(charges.aggregate(s=Sum("amount_cents"))["s"] or 0)
+
+
+def operator_totals(now: datetime | None = None) -> dict[str, int]:
+    """What APIXO may have billed that no user pays (OperatorCost), like totals()."""
+    today = (now or timezone.now()).date()
+    costs = OperatorCost.objects.all()
+    return {
+        "today": total(costs.filter(created__gte=day_start(today))),
+        "month": total(costs.filter(created__gte=day_start(month_start(today)))),
+        "all_time": total(costs),
+    }
 
 
 def totals(now: datetime | None = None) -> dict[str, int]:
@@ -278,6 +294,9 @@ CSV_HEADER = [
     "job",
     "note",
     "refunded_by",
+    # "user" for the ledger of user charges and refunds, "operator" for the operator's
+    # costs (OperatorCost: a possible APIXO charge no user pays), listed after them.
+    "paid_by",
 ]
 
 
@@ -333,6 +352,27 @@ def ledger_csv(r: DateRange, chunk_size: int = 2000) -> Iterator[str]:
                 job or "",
                 _text_cell(note),
                 _text_cell(by),
+                "user",
+            ]
+        )
+    costs = (
+        r.operator_costs()
+        .order_by("created", "id")
+        .values_list("created", "kind", "amount_cents", "job_code", "note")
+    )
+    for created, kind, amount, job, note in costs.iterator(chunk_size=chunk_size):
+        yield writer.writerow(
+            [
+                created.astimezone(UTC).isoformat(),
+                kind,
+                amount,
+                cents(amount).replace("$", ""),
+                "",
+                "",
+                job or "",
+                _text_cell(note),
+                "",
+                "operator",
             ]
         )
 

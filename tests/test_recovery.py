@@ -82,19 +82,18 @@ def test_it_does_not_enqueue_the_same_job_again_right_away(
     assert len(scheduled) == 1
 
 
-def test_it_hands_a_job_stuck_in_submitting_to_an_admin(
+def test_it_sends_a_job_stuck_in_submitting_again(
     alice: Any, scheduled: list[Any], settings: Any
 ) -> None:
     assert alice.budget.reserve(1)
     stuck = make_job(alice, S.SUBMITTING, updated=_ago(settings.SUBMIT_STUCK_AFTER + 5))
-    assert tasks.reconcile()["needs_attention"] == 1
+    assert tasks.reconcile()["resent"] == 1
     stuck.refresh_from_db()
     alice.budget.refresh_from_db()
-    assert stuck.state == S.NEEDS_ATTENTION
-    assert "won't be charged twice" in stuck.fail_msg
-    assert scheduled == []  # never resubmitted blindly
+    assert stuck.state == S.QUEUED
+    assert scheduled == [(tasks.submit_job, stuck.pk, 0)]
     assert not Charge.objects.exists()
-    assert alice.budget.reserved_cents == 1  # held until an admin decides
+    assert alice.budget.reserved_cents == 1  # the held reservation pays for the resend
 
 
 def test_it_leaves_a_submit_in_progress_alone(alice: Any, scheduled: list[Any]) -> None:

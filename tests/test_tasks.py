@@ -310,13 +310,12 @@ def test_it_retries_a_refused_connection(mock, job, scheduled):
     assert [s[0] for s in scheduled] == [tasks.submit_job]
 
 
-def test_it_holds_a_job_whose_submit_timed_out_for_an_admin(mock, job, scheduled):
+def test_it_sends_a_job_whose_submit_timed_out_again(mock, job, scheduled):
     add_submit(mock, body=requests.ReadTimeout())
     tasks.submit_job(job.pk)
     job = reload(job)
-    assert job.state == S.NEEDS_ATTENTION
-    assert job.fail_msg
-    assert scheduled == []
+    assert job.state == S.QUEUED
+    assert [s[0] for s in scheduled] == [tasks.submit_job]
 
 
 def test_it_keeps_the_reservation_of_a_timed_out_submit(mock, job):
@@ -327,10 +326,10 @@ def test_it_keeps_the_reservation_of_a_timed_out_submit(mock, job):
     assert (budget.spent_cents, budget.reserved_cents) == (0, 1)
 
 
-def test_it_holds_a_job_accepted_without_a_task_id(mock, job):
+def test_it_sends_a_job_accepted_without_a_task_id_again(mock, job):
     add_submit(mock, json={"code": 200, "message": "success", "data": {}})
     tasks.submit_job(job.pk)
-    assert reload(job).state == S.NEEDS_ATTENTION
+    assert reload(job).state == S.QUEUED
     assert budget_of(job).reserved_cents == 1
 
 

@@ -308,6 +308,9 @@ RECONCILE_GRACE = envfloat("RECONCILE_GRACE", "60")
 RECONCILE_QUEUED_GRACE = envfloat("RECONCILE_QUEUED_GRACE", "600")
 # A job "submitting" longer than this lost its worker mid-request: outcome unknown.
 SUBMIT_STUCK_AFTER = envint("SUBMIT_STUCK_AFTER", "300")
+# A submit whose outcome is unknown is sent again this many times (each a possible APIXO
+# charge recorded as an operator cost) before the job waits for an admin.
+SUBMIT_UNKNOWN_RESENDS = envint("SUBMIT_UNKNOWN_RESENDS", "2")
 SUBMIT_RATE_LIMIT = envint("SUBMIT_RATE_LIMIT", "30")  # form posts per user per minute
 
 # --- Sources and outbound fetches --------------------------------------------------------

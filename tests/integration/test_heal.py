@@ -28,6 +28,7 @@ from django.test import Client
 from jobs.models import Budget, Charge, Job
 from jobs.tasks import QUEUE_DOWN
 from tests.conftest import free_port, make_user
+from tests.integration.books import assert_books_balance
 from tests.integration.conftest import ROOT
 
 pytestmark = [
@@ -83,6 +84,7 @@ def _charged_once_each(user: Any, n: int) -> None:
     assert Charge.objects.filter(user=user).values("job").distinct().count() == n
     budget = Budget.objects.get(user=user)
     assert (budget.spent_cents, budget.reserved_cents) == (n, 0)
+    assert_books_balance()  # the engine billed what the ledger says
 
 
 def test_healthz_is_green_within_60_s_of_a_flushall_while_the_worker_works(

@@ -25,6 +25,7 @@ from django.test import Client
 from jobs.models import Budget, Charge, Job
 from lib import fetch
 from tests.conftest import make_user
+from tests.integration.books import assert_books_balance
 
 pytestmark = [
     pytest.mark.integration,
@@ -69,6 +70,7 @@ def _charged_once_each(user: Any, n: int) -> None:
     assert Charge.objects.filter(user=user).values("job").distinct().count() == n
     budget = Budget.objects.get(user=user)
     assert (budget.spent_cents, budget.reserved_cents) == (n, 0)
+    assert_books_balance()  # the engine billed what the ledger says
 
 
 def test_callback_mode_finishes_with_one_submit_and_one_status_read(
@@ -210,6 +212,7 @@ def test_a_refused_key_fails_one_job_pauses_the_rest_and_alerts_admins(
     assert not Charge.objects.filter(user=user).exists()
     budget = Budget.objects.get(user=user)
     assert (budget.spent_cents, budget.reserved_cents) == (0, 2)  # the waiting two
+    assert assert_books_balance().accepted == 0
     user.is_staff = True
     user.save()
     client = Client()
