@@ -306,10 +306,12 @@ def _completion_to_success(
     from jobs.models import Job
 
     first_read: dict[str, float] = {}
+    last_read: dict[str, float] = {}
     stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*GET /api/v1/statusTask/image-upscaler\?taskId=(\S+)"
     for when, task in re.findall(stamp, log):
         t = datetime.strptime(when, "%Y-%m-%d %H:%M:%S,%f").timestamp()
         first_read.setdefault(task, t)
+        last_read[task] = t
     rows, measured = [], {}
     for label, batch in (
         ("round 1: unknown tier (APIXO's schedule)", before),
@@ -318,6 +320,18 @@ def _completion_to_success(
         jobs = [j for j in Job.objects.filter(batch=batch) if j.apixo_complete_time]
         lags = [(j.finished_at.timestamp() - j.apixo_complete_time / 1000) / f for j in jobs]
         reads = [j.poll_count for j in jobs]
+        # The lag in two parts: until the read that saw success, and from it to success
+        # (the worker's fork, the result's download, the thumbnail).
+        to_read = [
+            (last_read[j.task_id] - j.apixo_complete_time / 1000) / f
+            for j in jobs
+            if j.task_id in last_read
+        ]
+        after_read = [
+            (j.finished_at.timestamp() - last_read[j.task_id]) / f
+            for j in jobs
+            if j.task_id in last_read
+        ]
         firsts = [
             (first_read[j.task_id] - j.apixo_create_time / 1000) / f
             for j in jobs
@@ -338,6 +352,7 @@ def _completion_to_success(
                 f"{median(extra):.1f}",
                 f"{median(lags):.2f}",
                 f"{pct(lags, 90):.2f}",
+                f"{median(to_read):.2f} + {median(after_read):.2f}",
                 f"{sum(reads) / max(1, len(reads)):.2f} (max {max(reads, default=0)})",
                 f"{min(firsts, default=0):.1f}",
             ]
@@ -351,6 +366,7 @@ def _completion_to_success(
             "engine's own part, s (median)",
             "median lag, s",
             "p90 lag, s",
+            "median: to the read + after it, s",
             "status reads / image",
             "earliest first read after createTime, s",
         ],
@@ -362,6 +378,11 @@ def _completion_to_success(
         f"{(learnt.get('latency') or 0) / f:.1f} s, reads at "
         + ", ".join(f"{t / f:.1f}" for t in plan)
         + " s after the submit"
+    )
+    from jobs import estimates
+
+    print(
+        f"status reads ran {estimates.lateness() / f:.2f} s late on average (learnt; sent that much sooner)"
     )
     lag, worst, _ = measured[AFTER]
     before_lag, before_reads, first = measured[BEFORE]

@@ -359,6 +359,8 @@ def poll_job(job_id: int, errors: int = 0) -> None:
         return
     Job.objects.filter(pk=job.pk).update(poll_count=F("poll_count") + 1)
     job.poll_count += 1  # the schedule of the next read counts this one
+    if not job.via_callback and job.next_check_at:
+        estimates.note_lateness((timezone.now() - job.next_check_at).total_seconds())
     try:
         status = apixo.get_task(job.task_id)
     except apixo.UpscalerError as e:

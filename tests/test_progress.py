@@ -290,3 +290,14 @@ def test_the_next_try_clears_what_the_card_waited_for(
     job = Job.objects.get(pk=job.pk)
     assert (job.state, job.wait_reason) == (S.PENDING, "")
     assert "busy" not in card_text(alice_client, job)
+
+
+def test_learnt_reads_are_scheduled_sooner_by_how_late_reads_run(alice: Any, settings: Any) -> None:
+    finished(alice, 6, 20)
+    on_time = estimates.next_read("2k", 0.0, 0)
+    for _ in range(30):
+        estimates.note_lateness(1.0)
+    estimates.note_lateness(600)  # a read the reconciler re-enqueued says nothing
+    assert estimates.next_read("2k", 0.0, 0) == pytest.approx(on_time - 1.0, abs=0.01)
+    # APIXO's advice for an unknown tier is a floor: lateness never brings it sooner.
+    assert estimates.next_read("4k", 0.0, 0) == settings.APIXO_FIRST_POLL
