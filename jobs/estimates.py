@@ -39,7 +39,10 @@ READS = 4
 # scheduler wakes once a second): a plan only counts a read as catching a task this long
 # after the task finished.
 READ_SLACK = 0.6
-GRID = 21
+GRID = 17
+# Each learnt latency counts as a little spread around itself, so a plan suits the tier
+# rather than the exact tasks it happened to see (the next ones differ by a second or so).
+KERNEL = (-1.0, -0.5, 0.0, 0.5, 1.0)
 # How late a status read runs after the time it was scheduled for, on average (a moving
 # average the workers keep): the scheduler's second, the fork, a busy machine. The learnt
 # reads are scheduled that much sooner so they land where the plan put them.
@@ -128,8 +131,9 @@ def _latency(create: int | None, complete: int | None, cost: int | None) -> floa
 def plan_reads(latencies: Sequence[float], reads: int = READS) -> list[float]:
     """Status read times (seconds after the submit) for a tier whose tasks took
     `latencies`: the last one after the slowest seen, the others where they catch the most
-    tasks soonest. Chosen from a grid over the learnt range to make the median time from
-    a task's completion to the read that sees it smallest (then the mean).
+    tasks soonest. Chosen from a grid over the learnt range to make the mean time from a
+    task's completion to the read that sees it smallest (then the median), over the
+    latencies each spread by KERNEL.
     """
     seen = sorted(latencies)
     lo, hi = seen[0], seen[-1]
@@ -137,11 +141,13 @@ def plan_reads(latencies: Sequence[float], reads: int = READS) -> list[float]:
     if hi - lo < 0.1:
         return [round(hi + READ_SLACK, 2), round(last, 2)]
     grid = [lo + READ_SLACK + i * (hi - lo) / (GRID - 1) for i in range(GRID)]
+    points = [x + d for x in seen for d in KERNEL]
+    end = reads - 1
     best: tuple[tuple[float, float], list[float]] | None = None
     for combo in itertools.combinations(grid, reads - 1):
         plan = [*combo, last]
-        lags = [plan[bisect.bisect_left(plan, x + READ_SLACK)] - x for x in seen]
-        score = (statistics.median(lags), statistics.fmean(lags))
+        lags = [plan[min(end, bisect.bisect_left(plan, x + READ_SLACK))] - x for x in points]
+        score = (statistics.fmean(lags), statistics.median(lags))
         if best is None or score < best[0]:
             best = (score, plan)
     assert best is not None
