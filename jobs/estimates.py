@@ -10,7 +10,7 @@ From the last SAMPLES finished jobs of a tier (only real runs, not reused copies
 One table for every tier, in the Django cache for TTL seconds and rebuilt by one small
 query per tier when it is missing: a page reads it once (not per card) and a worker once
 per status read. A tier with fewer than MIN_SAMPLES finished jobs has no entry: cards show
-no estimate and the poll keeps APIXO's documented schedule.
+no estimate, and one with fewer than PLAN_SAMPLES keeps APIXO's documented read schedule.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ KEY = "estimates:v1"
 TTL = 60
 SAMPLES = 50
 MIN_SAMPLES = 5
+# A read plan wants more: the first jobs of a tier to finish are its fastest, and a plan
+# learnt from them alone ends too soon for the ones still running.
+PLAN_SAMPLES = 10
 # Reads planned before the last one, which comes after every learnt latency (so a task as
 # slow as the slowest seen is still read at most READS times).
 READS = 4
@@ -112,7 +115,7 @@ def build() -> dict[str, dict[str, Any]]:
             "latency": None,
             "reads": None,
         }
-        if len(latencies) >= MIN_SAMPLES:
+        if len(latencies) >= PLAN_SAMPLES:
             entry["latency"] = round(statistics.median(latencies), 2)
             entry["reads"] = plan_reads(latencies)
         out[tier] = entry
@@ -171,7 +174,10 @@ def next_read(resolution: str, since_submit: float, reads_done: int) -> float:
         # never made sooner for lateness (it is a floor).
         return float(settings.APIXO_FIRST_POLL if reads_done == 0 else interval)
     lead = lateness()
-    for t in plan[reads_done:]:
+    # The reads still allowed, from the plan's end: a job that began on APIXO's schedule
+    # (before its tier was learnt) joins the plan for its last reads, never exceeding it.
+    left = len(plan) - reads_done
+    for t in plan[-left:] if left > 0 else []:
         if t - lead > since_submit:
             return float(t - lead - since_submit)
     return float(interval)

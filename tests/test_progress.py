@@ -96,12 +96,12 @@ def test_an_unknown_tier_is_read_on_apixos_documented_schedule(alice: Any, setti
 
 
 def test_a_tier_with_too_few_finished_jobs_is_still_unknown(alice: Any, settings: Any) -> None:
-    finished(alice, estimates.MIN_SAMPLES - 1, 20)
+    finished(alice, estimates.PLAN_SAMPLES - 1, 20)
     assert estimates.next_read("2k", 0.0, 0) == settings.APIXO_FIRST_POLL
 
 
 def test_a_learnt_tier_is_first_read_just_after_its_tasks_finish(alice: Any, settings: Any) -> None:
-    finished(alice, 6, 20)
+    finished(alice, estimates.PLAN_SAMPLES, 20)
     first = estimates.next_read("2k", 0.0, 0)
     assert 20 <= first <= 21.5  # not 12 s (too early) and then 19, 26 (6 s late)
     assert estimates.next_read("4k", 0.0, 0) == settings.APIXO_FIRST_POLL  # 4k learnt nothing
@@ -117,17 +117,31 @@ def test_the_plan_catches_most_tasks_within_two_seconds_in_four_reads() -> None:
 
 
 def test_reads_past_the_plan_fall_back_to_the_interval(alice: Any, settings: Any) -> None:
-    finished(alice, 6, 20)
+    finished(alice, estimates.PLAN_SAMPLES, 20)
     plan = estimates.table()["2k"]["reads"]
     # A late worker skips the reads it missed rather than making them all at once.
     assert estimates.next_read("2k", plan[0] + 0.5, 1) == pytest.approx(plan[1] - plan[0] - 0.5)
     assert estimates.next_read("2k", plan[-1] + 1, len(plan)) == settings.APIXO_POLL_INTERVAL
 
 
+def test_a_job_begun_before_its_tier_was_learnt_still_makes_at_most_the_planned_reads(
+    alice: Any,
+) -> None:
+    for took in (14, 15, 16, 17, 18, 19, 20, 21, 22, 23):
+        finished(alice, 1, took)
+    plan = estimates.table()["2k"]["reads"]
+    assert len(plan) == 4
+    # Read at 12 and 19 s on APIXO's schedule; its last reads are the plan's last ones.
+    since, reads = 19.0, 2
+    while (delay := estimates.next_read("2k", since, reads)) and since + delay <= plan[-1]:
+        since, reads = since + delay, reads + 1
+    assert reads == len(plan) and since == pytest.approx(plan[-1])
+
+
 def test_submit_schedules_the_first_read_from_what_the_tier_taught(
     mock: responses.RequestsMock, job: Job, alice: Any, scheduled: list[Any]
 ) -> None:
-    finished(alice, 6, 30)
+    finished(alice, estimates.PLAN_SAMPLES, 30)
     mock.add(responses.POST, submit_url(), json={"code": 200, "data": {"taskId": "t1"}})
     tasks.submit_job(job.pk)
     [(func, job_id, delay)] = scheduled
@@ -137,7 +151,7 @@ def test_submit_schedules_the_first_read_from_what_the_tier_taught(
 
 def test_a_reused_copy_teaches_nothing(alice: Any, settings: Any) -> None:
     original = make_job(alice, S.SUCCESS)
-    finished(alice, 6, 20, reused_from=original)
+    finished(alice, estimates.PLAN_SAMPLES, 20, reused_from=original)
     assert "2k" not in estimates.table()
 
 
@@ -295,7 +309,7 @@ def test_the_next_try_clears_what_the_card_waited_for(
 
 
 def test_learnt_reads_are_scheduled_sooner_by_how_late_reads_run(alice: Any, settings: Any) -> None:
-    finished(alice, 6, 20)
+    finished(alice, estimates.PLAN_SAMPLES, 20)
     on_time = estimates.next_read("2k", 0.0, 0)
     for _ in range(30):
         estimates.note_lateness(1.0)
