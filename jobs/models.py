@@ -243,6 +243,17 @@ class Job(models.Model):
         PNG = "png", "PNG"
         WEBP = "webp", "WebP"
 
+    class Wait(models.TextChoices):
+        """What a queued job is waiting for before its next try (its card says so, live)."""
+
+        NONE = "", "nothing"
+        BUSY = "busy", "APIXO is busy (429)"
+        ERROR = "error", "APIXO answered with an error (5xx)"
+        UNREACHABLE = "unreachable", "APIXO could not be reached"
+        SOURCE = "source", "the source link did not answer"
+        PAUSED = "paused", "submissions paused (circuit breaker)"
+        SLOT = "slot", "a free submission slot"
+
     IN_FLIGHT = (State.QUEUED, State.SUBMITTING, State.PENDING, State.PROCESSING)
     RESERVED = (State.QUEUED, State.SUBMITTING)
     LONG_EDGE = {"2k": 2048, "4k": 4096, "8k": 8192}
@@ -304,6 +315,9 @@ class Job(models.Model):
     # When the next piece of work for this job is due. The reconciler re-enqueues in-flight
     # jobs whose work is overdue, so Redis can lose every queued job and nothing is lost.
     next_check_at = models.DateTimeField(null=True, blank=True)
+    # Why a queued job waits (next_check_at says until when); set with `updated`, so open
+    # galleries redraw its card, and cleared when the next try begins.
+    wait_reason = models.CharField(max_length=12, choices=Wait, default=Wait.NONE, blank=True)
     via_callback = models.BooleanField(
         default=False, help_text="Submitted in callback mode: APIXO posts the outcome to us."
     )
@@ -374,6 +388,56 @@ class Job(models.Model):
     def retryable(self) -> bool:
         """Failed or canceled, and not retried yet (its card links to the retry instead)."""
         return self.state in (self.State.FAILED, self.State.CANCELED) and not self.retried_as_id
+
+    @property
+    def waiting(self) -> str:
+        """What the card says a queued job waits for ("" when nothing in particular).
+
+        The try number is the next try's; 429s are not counted against the limit (only the
+        deadline ends a job APIXO keeps calling busy), so past it the card says until when.
+        """
+        if self.state != self.State.QUEUED or not self.wait_reason:
+            return ""
+        W = self.Wait
+        if self.wait_reason == W.PAUSED:
+            return "Paused: APIXO refused our key/balance; an admin has been told"
+        if self.wait_reason == W.SLOT:
+            return "Waiting for a free slot"
+        n, most = self.submit_attempts + 1, settings.APIXO_SUBMIT_ATTEMPTS
+        what: dict[str, str] = {
+            W.BUSY: "APIXO is busy",
+            W.ERROR: "APIXO answered with an error",
+            W.UNREACHABLE: "APIXO could not be reached",
+            W.SOURCE: "The source link did not answer",
+        }
+        text = what.get(self.wait_reason, "Waiting")
+        if n <= most or self.wait_reason != W.BUSY:
+            return f"{text}: try {n} of {most}"
+        start = self.submitted_at or self.created
+        until = start + timedelta(seconds=settings.APIXO_DEADLINE)
+        return f"{text}: try {n} (we keep trying until {until:%H:%M} UTC)"
+
+    @property
+    def wait_seconds(self) -> int | None:
+        """Seconds until the next try, from now (the page counts down from there); None
+        when the card shows no countdown."""
+        if not self.waiting or self.wait_reason == self.Wait.SLOT or not self.next_check_at:
+            return None
+        return max(0, round((self.next_check_at - timezone.now()).total_seconds()))
+
+    def eta(self, table: dict[str, Any] | None) -> datetime | None:
+        """When this in-flight job should be done, from what this site learnt of its tier
+        (jobs.estimates: `table` is its `table()`); None without data, or while paused."""
+        tier = (table or {}).get(self.resolution)
+        if not tier or not self.in_flight or self.wait_reason == self.Wait.PAUSED:
+            return None
+        turnaround = timedelta(seconds=float(tier["turnaround"]))
+        if self.state in (self.State.PENDING, self.State.PROCESSING) and self.submitted_at:
+            return self.submitted_at + turnaround
+        now = timezone.now()
+        if self.waiting and self.next_check_at and self.next_check_at > now:
+            return self.next_check_at + turnaround
+        return now + turnaround
 
     @property
     def long_edge(self) -> int:

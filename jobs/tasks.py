@@ -32,7 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from jobs import alerts, apixo, dedupe, throttle, versions
+from jobs import alerts, apixo, dedupe, estimates, throttle, versions
 from jobs.models import Job, preview_path, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
 from lib import fetch, metadata
@@ -119,11 +119,43 @@ def backoff(attempt: int) -> float:
 
 
 def poll_interval(job: Job) -> float:
+    """Seconds until the job's next status read: the safety net in callback mode, else
+    when what this site learnt of the tier says the task is likely done (jobs.estimates)."""
     if job.via_callback:
         return settings.APIXO_SAFETY_POLL  # the callback is the fast path; this is the net
-    return (
-        settings.APIXO_POLL_INTERVAL_8K if job.resolution == "8k" else settings.APIXO_POLL_INTERVAL
-    )
+    sent = job.submitted_at or timezone.now()
+    since = (timezone.now() - sent).total_seconds()
+    return estimates.next_read(job.resolution, since, job.poll_count)
+
+
+def wait(job: Job, func: Any, delay: float, reason: str) -> None:
+    """Run func(job) in `delay` s, and show on the queued job's card what it waits for and
+    until when: one UPDATE with `updated`, so open galleries redraw the card.
+
+    Scheduled first, so the card never shows an older next_check_at than the queue has. A
+    job already waiting for a slot isn't touched again (it looks every second or two).
+    """
+    schedule(func, job.pk, delay)
+    if reason == Job.Wait.SLOT and job.wait_reason == reason:
+        return
+    now = timezone.now()
+    fields = {"wait_reason": reason, "updated": now}
+    if Job.objects.filter(pk=job.pk, state=S.QUEUED).update(**fields):
+        job.wait_reason = reason
+        versions.bump(job)
+
+
+def _wait_reason(e: apixo.UpscalerError) -> str:
+    if e.rate_limited:
+        return Job.Wait.BUSY
+    return Job.Wait.UNREACHABLE if e.status is None else Job.Wait.ERROR
+
+
+def _retry_later(job: Job, delay: float, reason: str) -> None:
+    """A submit APIXO did not take: back to queued, saying why and when the next try is."""
+    until = timezone.now() + timedelta(seconds=max(0.0, delay))
+    if job.move((S.SUBMITTING,), S.QUEUED, wait_reason=reason, next_check_at=until):
+        schedule(submit_job, job.pk, delay)
 
 
 # --- callback mode -----------------------------------------------------------------------
@@ -272,7 +304,8 @@ def _fetch_source(job: Job) -> bool:
         except fetch.FetchError as e:
             if not e.permanent and job.submit_attempts < settings.APIXO_SUBMIT_ATTEMPTS:
                 Job.objects.filter(pk=job.pk).update(submit_attempts=F("submit_attempts") + 1)
-                schedule(start_job, job.pk, backoff(job.submit_attempts + 1))
+                job.submit_attempts += 1
+                wait(job, start_job, backoff(job.submit_attempts), Job.Wait.SOURCE)
                 return False
             job.fail((S.QUEUED,), "SourceUnavailable", e.message)
             return False
@@ -306,13 +339,14 @@ def submit_job(job_id: int) -> None:
     job = Job.objects.select_related("budget").filter(pk=job_id).first()
     if job is None or job.state != S.QUEUED:
         return
-    wait = throttle.wait_seconds()
-    if wait > 0:
-        schedule(submit_job, job.pk, wait + random.uniform(0, min(wait, 10)))
+    held = throttle.wait_seconds()
+    if held > 0:
+        reason = Job.Wait.PAUSED if throttle.breaker() else Job.Wait.BUSY
+        wait(job, submit_job, held + random.uniform(0, min(held, 10)), reason)
         return
     slot = throttle.acquire_slot()
     if slot is None:
-        schedule(submit_job, job.pk, random.uniform(0.5, 2.0))
+        wait(job, submit_job, random.uniform(0.5, 2.0), Job.Wait.SLOT)
         return
     try:
         _submit(job)
@@ -322,7 +356,7 @@ def submit_job(job_id: int) -> None:
 
 def _submit(job: Job) -> None:
     attempt = job.submit_attempts + 1
-    if not job.move((S.QUEUED,), S.SUBMITTING, submit_attempts=attempt):
+    if not job.move((S.QUEUED,), S.SUBMITTING, submit_attempts=attempt, wait_reason=""):
         return  # canceled, or another worker claimed it
     image_url = job.source_url or signed_source_url(job)
     callback = callback_url(job) if use_callbacks() else ""
@@ -332,8 +366,7 @@ def _submit(job: Job) -> None:
         _submit_failed(job, e, attempt)
         return
     if charge(job, task_id, via_callback=bool(callback)):
-        first = settings.APIXO_SAFETY_POLL if callback else settings.APIXO_FIRST_POLL
-        schedule(poll_job, job.pk, first)
+        schedule(poll_job, job.pk, poll_interval(job))
 
 
 def charge(job: Job, task_id: str, via_callback: bool = False) -> bool:
@@ -365,12 +398,12 @@ def _submit_failed(job: Job, e: apixo.UpscalerError, attempt: int) -> None:
         throttle.slow_down(delay)
         if _past_deadline(job):
             job.fail((S.SUBMITTING,), "RateLimited", e.message)
-        elif job.move((S.SUBMITTING,), S.QUEUED):
-            schedule(submit_job, job.pk, delay)
+        else:
+            _retry_later(job, delay, Job.Wait.BUSY)
     elif attempt >= settings.APIXO_SUBMIT_ATTEMPTS:
         job.fail((S.SUBMITTING,), e.code, e.message)
-    elif job.move((S.SUBMITTING,), S.QUEUED):
-        schedule(submit_job, job.pk, backoff(attempt))
+    else:
+        _retry_later(job, backoff(attempt), _wait_reason(e))
 
 
 def resend_unknown(job: Job, reason: str, delay: float = 0.0) -> bool:
@@ -406,6 +439,9 @@ def poll_job(job_id: int, errors: int = 0) -> None:
         )
         return
     Job.objects.filter(pk=job.pk).update(poll_count=F("poll_count") + 1)
+    job.poll_count += 1  # the schedule of the next read counts this one
+    if not job.via_callback and job.next_check_at:
+        estimates.note_lateness((timezone.now() - job.next_check_at).total_seconds())
     try:
         status = apixo.get_task(job.task_id)
     except apixo.UpscalerError as e:
@@ -503,6 +539,7 @@ def finish_job(job: Job, url: str, times: dict[str, int | None], maker: str = ""
         default_storage.delete(preview_name)
     else:
         _batch_progress(job)
+        estimates.learnt_from(job.resolution)
 
 
 def want_preview(job: Job) -> None:

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
-from jobs import access, batches, tasks, throttle, versions
+from jobs import access, batches, estimates, tasks, throttle, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm, browser_limits
@@ -114,6 +114,8 @@ def _context_vars(request: AuthedRequest, member: Membership | None) -> dict[str
         "can_submit": member is None or member.can_submit,
         # Users see their own quota's alerts; in a team, its owners and admins do.
         "spend_banner": banner(budget, team) if member is None or member.can_manage else "",
+        # Read once per page, not per card: what cards in flight say is left.
+        "estimates": estimates.table(),
     }
 
 
@@ -454,6 +456,7 @@ def job_detail(request: AuthedRequest, code: str) -> HttpResponse:
         else [],
         "live": job.in_flight,
         "since": _stamp(job.updated),
+        "estimates": estimates.table() if job.in_flight else None,
     }
     return render(request, "jobs/job_detail.html", context)
 

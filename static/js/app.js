@@ -1,10 +1,24 @@
-// Ticks the elapsed time on cards still in flight; the server renders the first value.
+// Ticks the elapsed time, countdowns and estimates on cards still in flight; the server
+// renders the first value.
 (function () {
   function tick() {
     var now = Date.now() / 1000;
     document.querySelectorAll("time.elapsed[data-since]").forEach(function (el) {
       var s = Math.max(0, Math.round(now - Number(el.dataset.since)));
       el.textContent = s < 60 ? s + "s" : Math.floor(s / 60) + "m " + (s % 60) + "s";
+    });
+    // What a waiting job waits for, counted down from the absolute time the server wrote
+    // (so it is right however old the page is): "next in 40 s".
+    document.querySelectorAll("time.countdown[data-until]").forEach(function (el) {
+      var s = Math.max(0, Math.round(Number(el.dataset.until) - now));
+      el.textContent = s < 60 ? s + " s" : Math.floor(s / 60) + " min " + (s % 60) + " s";
+    });
+    // The learnt estimate (jobs/estimates.py), said as the server says it (upscaler.left).
+    document.querySelectorAll(".eta[data-eta]").forEach(function (el) {
+      var s = Number(el.dataset.eta) - now;
+      el.textContent = s <= 2 ? "almost done"
+        : s < 60 ? "about " + Math.max(5, 5 * Math.round(s / 5)) + " s left"
+        : "about " + Math.round(s / 60) + " min left";
     });
   }
   setInterval(tick, 1000);
