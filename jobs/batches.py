@@ -37,10 +37,6 @@ class BatchProgress:
     retryable: int  # failed and not retried yet
 
     @property
-    def finished(self) -> bool:
-        return self.done == self.total
-
-    @property
     def retry_cents(self) -> int:
         return self.retryable * settings.PRICE_CENTS
 

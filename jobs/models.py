@@ -359,10 +359,6 @@ class Job(models.Model):
         return self.state in (self.State.FAILED, self.State.CANCELED) and not self.retried_as_id
 
     @property
-    def long_edge(self) -> int:
-        return self.LONG_EDGE[self.resolution]
-
-    @property
     def download_name(self) -> str:
         stem = self.source_name.rsplit(".", 1)[0] or "image"
         return f"{stem}_{self.resolution}.{self.output_format}"

@@ -49,10 +49,6 @@ def pause_stamp(state: dict[str, Any] | None) -> str:
     return str(int(state["until"])) if state else ""
 
 
-def close_breaker() -> None:
-    cache.delete(BREAKER_KEY)
-
-
 def slow_down(seconds: float) -> None:
     """Ask every worker to hold back submissions for `seconds` (keeps the longer pause)."""
     until = time.time() + seconds

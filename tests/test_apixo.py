@@ -241,7 +241,6 @@ def test_it_reads_an_unfinished_state(mock, state):
     add_status(mock, _status(state))
     status = apixo.get_task(TASK_ID)
     assert status.state == state
-    assert not status.finished
     assert status.result_urls == []
 
 
@@ -249,7 +248,6 @@ def test_it_reads_result_json_as_a_json_string(mock):
     add_status(mock, _status("success", resultJson=json.dumps({"resultUrls": [RESULT_URL]})))
     status = apixo.get_task(TASK_ID)
     assert status.state == "success"
-    assert status.finished
     assert status.result_urls == [RESULT_URL]
 
 
@@ -293,7 +291,7 @@ def test_it_reads_the_fail_code_and_message(mock):
         _status("failed", failCode="SensitiveContent", failMsg="Rejected by safety checks"),
     )
     status = apixo.get_task(TASK_ID)
-    assert status.finished
+    assert status.state == "failed"
     assert status.fail_code == "SensitiveContent"
     assert status.fail_msg == "Rejected by safety checks"
 
