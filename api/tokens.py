@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from api import outgoing
 from api.forms import TokenForm, WebhookForm
 from api.models import ApiToken, WebhookEndpoint, webhook_secret
-from jobs.views import AuthedRequest
+from lib.http import AuthedRequest
 
 RECENT_DELIVERIES = 10
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 # tasks as a module: tests replace tasks.enqueue_start.
 from jobs import dedupe, tasks, versions
 from jobs.models import Batch, Budget, Job, Team, job_finished
+from lib.money import cents
 
 
 @dataclass
@@ -39,6 +40,23 @@ class QuotaExceeded(Exception):
         super().__init__(f"needs {needed}, {left} left")
         self.needed = needed
         self.left = left
+
+
+def quota_message(n: int, e: QuotaExceeded, team: Team | None = None) -> str:
+    """What a user is told when n images would go over the quota or budget (every way of
+    submitting says the same: the form, a retry, a selection, the API)."""
+    left = "unlimited" if e.left is None else cents(e.left)
+    images = f"{n} image{'s' if n != 1 else ''} = {cents(e.needed)}"
+    if team is None:
+        return (
+            f"{images}, but only {left} is left of your quota. Nothing was submitted. "
+            "Remove some images, or ask an admin to raise your quota."
+        )
+    period = " this month" if team.budget.monthly else ""
+    return (
+        f"{images}, but only {left} is left of {team.name}'s budget{period}. Nothing was "
+        "submitted. Remove some images, or ask a team owner or admin to raise the budget."
+    )
 
 
 def submit_batch(

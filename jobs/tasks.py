@@ -20,7 +20,6 @@ from typing import Any
 import django_rq
 import redis
 from django.conf import settings
-from django.core import signing
 from django.core.cache import cache
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -33,7 +32,7 @@ from django.utils import timezone
 from jobs import alerts, apixo, dedupe, throttle
 from jobs.models import Job, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
-from lib import fetch, metadata
+from lib import fetch, metadata, signing
 from lib.images import ImageRejected, inspect_image, make_thumbnail, verify_decodes
 from lib.site import site_is_public
 
@@ -136,7 +135,7 @@ def callback_url(job: Job) -> str:
 
 
 def source_token(job: Job) -> str:
-    return signing.dumps(str(job.code), salt=SOURCE_SALT)
+    return signing.sign(str(job.code), SOURCE_SALT)
 
 
 def signed_source_url(job: Job) -> str:
@@ -145,10 +144,8 @@ def signed_source_url(job: Job) -> str:
 
 
 def job_code_from_token(token: str) -> str | None:
-    try:
-        return str(signing.loads(token, salt=SOURCE_SALT, max_age=settings.SOURCE_URL_MAX_AGE))
-    except signing.BadSignature:
-        return None
+    code = signing.unsign(token, SOURCE_SALT, settings.SOURCE_URL_MAX_AGE)
+    return None if code is None else str(code)
 
 
 # --- the pipeline ------------------------------------------------------------------------

@@ -49,6 +49,14 @@ def pause_stamp(state: dict[str, Any] | None) -> str:
     return str(int(state["until"])) if state else ""
 
 
+def within_submit_rate(user_id: int) -> bool:
+    """At most SUBMIT_RATE_LIMIT submissions (form or API) per user per minute, counted in
+    Redis (shared by every web process, unlike a local-memory cache)."""
+    key = f"submit-rate:{user_id}:{int(time.time() // 60)}"
+    cache.add(key, 0, 70)
+    return cache.incr(key) <= settings.SUBMIT_RATE_LIMIT
+
+
 def slow_down(seconds: float) -> None:
     """Ask every worker to hold back submissions for `seconds` (keeps the longer pause)."""
     until = time.time() + seconds

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -9,36 +8,27 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
-from django_htmx.middleware import HtmxDetails
 
 from jobs import access, batches, tasks, throttle, versions
 from jobs.alerts import banner
 from jobs.filters import GalleryFilter
 from jobs.forms import SubmitForm
-from jobs.models import Batch, Job, Membership, Team, for_cards, latest_change
-from jobs.submit import QuotaExceeded, retry, submit_batch
+from jobs.models import Batch, Job, Membership, for_cards, latest_change
+from jobs.submit import QuotaExceeded, quota_message, retry, submit_batch
 from jobs.tasks import job_code_from_token
+from lib.http import AuthedRequest, image_response, safe_next
 from lib.money import cents
 
 PAGE_SIZE = 24
-IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
-class AuthedRequest(HttpRequest):
-    user: User
-    htmx: HtmxDetails
 
 
 # --- access: one helper per object -------------------------------------------------------
@@ -167,7 +157,7 @@ def submit(request: AuthedRequest) -> HttpResponse:
         oversized=getattr(request, "oversized_uploads", []),
         files_sent=getattr(request, "files_sent", 0),
     )
-    if not _within_rate_limit(request):
+    if not throttle.within_submit_rate(request.user.pk):
         form.add_error(None, "You are submitting very fast. Wait a minute, then send again.")
         status = 429
     elif not tasks.queue_is_up():
@@ -186,21 +176,6 @@ def submit(request: AuthedRequest) -> HttpResponse:
         return render(request, "jobs/gallery.html", context, status=status)
     context["oob_spend"] = True
     return render(request, "jobs/gallery.html#workspace", context, status=status)
-
-
-def image_type(stored_name: str | None) -> str:
-    """The Content-Type of a stored image, from its own (random, checked) name: never from
-    the user's file name, which could say .html."""
-    ext = (stored_name or "").rsplit(".", 1)[-1].lower()
-    return IMAGE_TYPES.get(ext, "application/octet-stream")
-
-
-def _within_rate_limit(request: AuthedRequest) -> bool:
-    """At most SUBMIT_RATE_LIMIT form posts per user per minute, counted in Redis (shared
-    by every web process, unlike a local-memory cache)."""
-    key = f"submit-rate:{request.user.pk}:{int(time.time() // 60)}"
-    cache.add(key, 0, 70)
-    return cache.incr(key) <= settings.SUBMIT_RATE_LIMIT
 
 
 def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | None) -> bool:
@@ -222,7 +197,7 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
             notify=data["notify"],
         )
     except QuotaExceeded as e:
-        form.add_error(None, _quota_message(n, e, team))
+        form.add_error(None, quota_message(n, e, team))
         return False
     except Batch.DoesNotExist:  # the key belongs to somebody else's batch
         form.add_error(None, "This form was already used. Nothing was submitted: send again.")
@@ -262,21 +237,6 @@ def _reused_message(n: int) -> str:
         f"{n} image{'s were' if n != 1 else ' was'} already upscaled the same way: reused at "
         'once, no charge. Tick "Upscale again even if I already have this" to run '
         f"{'them' if n != 1 else 'it'} anew."
-    )
-
-
-def _quota_message(n: int, e: QuotaExceeded, team: Team | None = None) -> str:
-    left = "unlimited" if e.left is None else cents(e.left)
-    images = f"{n} image{'s' if n != 1 else ''} = {cents(e.needed)}"
-    if team is None:
-        return (
-            f"{images}, but only {left} is left of your quota. Nothing was submitted. "
-            "Remove some images, or ask an admin to raise your quota."
-        )
-    period = " this month" if team.budget.monthly else ""
-    return (
-        f"{images}, but only {left} is left of {team.name}'s budget{period}. Nothing was "
-        "submitted. Remove some images, or ask a team owner or admin to raise the budget."
     )
 
 
@@ -446,7 +406,7 @@ def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
     try:
         new, created = retry(job, by=request.user)
     except QuotaExceeded as e:
-        messages.error(request, _quota_message(1, e, job.team))
+        messages.error(request, quota_message(1, e, job.team))
         return _back(request, job)
     if created:
         price = cents(settings.PRICE_CENTS)
@@ -458,16 +418,12 @@ def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
 
 def _back(request: AuthedRequest, job: Job) -> HttpResponse:
     """Back to the page the button was on, if that is on this site; else the job's page."""
+    https = request.is_secure()
     if request.htmx:
         current = request.headers.get("HX-Current-URL")
-        return HttpResponseClientRedirect(_on_this_site(request, current) or "/")
-    return redirect(_on_this_site(request, request.POST.get("next")) or job.get_absolute_url())
-
-
-def _on_this_site(request: AuthedRequest, target: str | None) -> str:
-    """target if it is a URL on this site (views_batches._next's rule), else ""."""
-    safe = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
-    return target if target and safe else ""
+        return HttpResponseClientRedirect(safe_next(request, current, require_https=https) or "/")
+    target = safe_next(request, request.POST.get("next"), require_https=https)
+    return redirect(target or job.get_absolute_url())
 
 
 @require_GET
@@ -478,9 +434,7 @@ def job_file(request: AuthedRequest, code: str, kind: str) -> HttpResponseBase:
         raise Http404("No such file yet.")
     download = kind == "result" and "download" in request.GET
     name = job.download_name if kind == "result" else job.source_name
-    response = FileResponse(
-        field.open("rb"), as_attachment=download, filename=name, content_type=image_type(field.name)
-    )
+    response = image_response(field, name, download=download)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -493,8 +447,4 @@ def source_signed(request: HttpRequest, token: str) -> HttpResponseBase:
     job = get_object_or_404(Job, code=code) if code else None
     if job is None or not job.source_file:
         raise Http404
-    return FileResponse(
-        job.source_file.open("rb"),
-        filename=job.source_name,
-        content_type=image_type(job.source_file.name),
-    )
+    return image_response(job.source_file, job.source_name)

@@ -11,6 +11,7 @@ from django.test import Client
 
 from jobs import alerts, tasks
 from jobs.models import Budget, Charge, Job, Membership, Team
+from lib import emails
 from tests.conftest import add_member, make_job, make_team_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
@@ -187,7 +188,7 @@ def test_it_charges_even_when_the_alert_email_fails(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError("SMTP is down")
 
-    monkeypatch.setattr(alerts, "send_mail", broken)
+    monkeypatch.setattr(emails, "send_mail", broken)
     Budget.objects.filter(user=alice).update(spent_cents=3)
     with django_capture_on_commit_callbacks(execute=True):
         job = _charge(alice)
