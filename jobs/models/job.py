@@ -1,15 +1,18 @@
+"""Jobs and their batches: one source image = one APIXO task, and the form post that made
+it; the job's state machine (`move`, `accept`, `cancel`, `fail`)."""
+
 from __future__ import annotations
 
 import logging
 import secrets
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.urls import reverse
@@ -17,10 +20,12 @@ from django.utils import timezone
 
 from jobs import versions
 from jobs.advice import advice_for
+from jobs.models.money import Budget, Charge
 from lib.money import cents
-from lib.tokens import hash_token
 
-logger = logging.getLogger(__name__)
+# Named for the package, not this module: the logging settings, jobs.dev and the docs
+# know the state-move lines as the "jobs.models" logger.
+logger = logging.getLogger("jobs.models")
 
 # Sent by Job.move, inside its transaction, when a job reaches success or failed (and for a
 # reused copy, finished at once: jobs.submit). Receivers that reach outside (the submitter's
@@ -44,152 +49,6 @@ def result_path(instance: Job, filename: str) -> str:
 
 def thumb_path(instance: Job, filename: str) -> str:
     return _random_name("thumbs", filename)
-
-
-def month_start(today: date | None = None) -> date:
-    """The first day of this month (UTC, the site's time zone): when monthly budgets reset."""
-    return (today or timezone.now().date()).replace(day=1)
-
-
-class Budget(models.Model):
-    """Money that jobs draw on: a user's personal quota, or a team's budget.
-
-    `spent_cents` mirrors the sum of the budget's ledger rows in the current period (all of
-    them for a lifetime budget; those since `period_start` for a monthly one), and
-    `reserved_cents` the jobs that are queued or being submitted. Both only ever change
-    through conditional UPDATEs with F() expressions, so concurrent submits can never take a
-    budget past its limit.
-    """
-
-    class Period(models.TextChoices):
-        LIFETIME = "lifetime"
-        MONTHLY = "monthly"
-
-    class Unit(models.TextChoices):
-        DOLLARS = "usd", "dollars"
-        IMAGES = "images"
-
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    # SET_NULL: deleting an account keeps its budget row, because the ledger points at it.
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="budget"
-    )
-    limit_cents = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Quota in cents; empty means unlimited."
-    )
-    spent_cents = models.IntegerField(default=0, editable=False)
-    reserved_cents = models.IntegerField(default=0, editable=False)
-    period = models.CharField(max_length=10, choices=Period, default=Period.LIFETIME)
-    period_start = models.DateField(
-        default=month_start, help_text="First day of the current monthly period."
-    )
-    unit = models.CharField(
-        max_length=6,
-        choices=Unit,
-        default=Unit.DOLLARS,
-        help_text="How the limit is shown. It is always stored in cents ($0.01 per image).",
-    )
-    cap_cents = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        help_text="Teams only: the highest limit the team's admins may set (staff decide); "
-        "empty means no cap.",
-    )
-    # The highest spend alert (80 or 100 percent) already sent this period, so each is
-    # sent once; a new period or a new limit starts it over.
-    alert_level = models.PositiveSmallIntegerField(default=0, editable=False)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(reserved_cents__gte=0), name="budget_reserved_not_negative"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        if self.user:
-            return f"Budget of {self.user}"
-        team = Team.objects.filter(budget=self).first()
-        return f"Budget of team {team.name}" if team else f"Budget {self.code}"
-
-    @classmethod
-    def for_user(cls, user: Any) -> Budget:
-        budget, _ = cls.objects.get_or_create(
-            user=user, defaults={"limit_cents": settings.DEFAULT_QUOTA_CENTS}
-        )
-        return budget
-
-    @property
-    def left_cents(self) -> int | None:
-        if self.limit_cents is None:
-            return None
-        return max(0, self.limit_cents - self.spent_cents - self.reserved_cents)
-
-    @property
-    def monthly(self) -> bool:
-        return self.period == self.Period.MONTHLY
-
-    @property
-    def used_percent(self) -> int | None:
-        """Spent as a whole percentage of the limit; None when unlimited."""
-        if self.limit_cents is None:
-            return None
-        if self.limit_cents == 0:
-            return 100
-        return self.spent_cents * 100 // self.limit_cents
-
-    def amount_display(self, amount: int | None) -> str:
-        """An amount in the budget's unit: "$0.42", or "42 images"."""
-        if amount is None:
-            return "unlimited"
-        if self.unit == self.Unit.IMAGES:
-            n = amount // settings.PRICE_CENTS
-            return f"{n} image{'' if n == 1 else 's'}"
-        return cents(amount)
-
-    @property
-    def spent_display(self) -> str:
-        return self.amount_display(self.spent_cents)
-
-    @property
-    def limit_display(self) -> str:
-        return self.amount_display(self.limit_cents)
-
-    def roll_period(self) -> bool:
-        """Start a new month for a monthly budget whose period is over. Return True if this
-        call did it.
-
-        One conditional UPDATE, so of many concurrent callers exactly one resets. Only the
-        counter starts over: every charge stays in the ledger.
-        """
-        start = month_start()
-        if self.period != self.Period.MONTHLY or self.period_start >= start:
-            return False
-        rolled = (
-            Budget.objects.filter(
-                pk=self.pk, period=self.Period.MONTHLY, period_start__lt=start
-            ).update(spent_cents=0, period_start=start, alert_level=0)
-            == 1
-        )
-        self.refresh_from_db(fields=["spent_cents", "period_start", "alert_level"])
-        return rolled
-
-    def reserve(self, amount: int) -> bool:
-        """Reserve amount cents if the limit allows it. Return True if reserved.
-
-        One conditional UPDATE: of two concurrent reservations for the last cent, the
-        database lets exactly one match the WHERE clause.
-        """
-        self.roll_period()
-        q = Budget.objects.filter(pk=self.pk)
-        q = q.filter(
-            Q(limit_cents__isnull=True)
-            | Q(limit_cents__gte=F("spent_cents") + F("reserved_cents") + amount)
-        )
-        return q.update(reserved_cents=F("reserved_cents") + amount) == 1
-
-    def release(self, amount: int) -> None:
-        Budget.objects.filter(pk=self.pk).update(reserved_cents=F("reserved_cents") - amount)
 
 
 class Batch(models.Model):
@@ -491,224 +350,6 @@ class Job(models.Model):
                 reserved_cents=F("reserved_cents") - settings.PRICE_CENTS,
             )
         return True
-
-
-class Charge(models.Model):
-    """The append-only ledger: one row per job APIXO accepted; refunds are negative rows."""
-
-    class Kind(models.TextChoices):
-        CHARGE = "charge"
-        REFUND = "refund"
-
-    job = models.ForeignKey(Job, models.SET_NULL, null=True, blank=True, related_name="charges")
-    # Kept so the ledger still names the job after the job itself is deleted.
-    job_code = models.UUIDField(null=True, blank=True)
-    budget = models.ForeignKey(Budget, models.PROTECT, related_name="charges")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    kind = models.CharField(max_length=10, choices=Kind, default=Kind.CHARGE)
-    amount_cents = models.IntegerField()
-    note = models.CharField(max_length=500, blank=True)
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    # Refunds only: the charge refunded (once, by a constraint) and the admin who did it.
-    refund_of = models.ForeignKey(
-        "self", models.PROTECT, null=True, blank=True, related_name="refunds"
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["job"], condition=Q(kind="charge"), name="one_charge_per_job"
-            ),
-            models.UniqueConstraint(fields=["refund_of"], name="one_refund_per_charge"),
-        ]
-        indexes = [models.Index(fields=["budget", "created"], name="charge_budget_created")]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {cents(self.amount_cents)} ({self.created:%Y-%m-%d})"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise ValueError("The ledger is append-only: add a refund instead of editing.")
-        super().save(*args, **kwargs)
-
-
-def _token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-class Team(models.Model):
-    """A shared gallery and budget. What each member may do comes from their Membership."""
-
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(max_length=100)
-    # Who created it; rights come from memberships (the last owner cannot leave).
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created = models.DateTimeField(default=timezone.now)
-    budget = models.OneToOneField(Budget, models.PROTECT, related_name="team")
-
-    def __str__(self) -> str:
-        return self.name
-
-    def get_absolute_url(self) -> str:
-        return reverse("team_detail", args=[self.code])
-
-
-class Membership(models.Model):
-    class Role(models.TextChoices):
-        OWNER = "owner"
-        ADMIN = "admin"
-        MEMBER = "member"
-        VIEWER = "viewer"
-
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="memberships")
-    team = models.ForeignKey(Team, models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=10, choices=Role, default=Role.MEMBER)
-    created = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "team"], name="one_membership_per_team"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.team} ({self.role})"
-
-    @property
-    def can_manage(self) -> bool:
-        """Owners and admins manage members, invitations and the budget."""
-        return self.role in (self.Role.OWNER, self.Role.ADMIN)
-
-    @property
-    def can_submit(self) -> bool:
-        """Everyone but a viewer submits, cancels, retries and shares the team's images."""
-        return self.role != self.Role.VIEWER
-
-
-def invitation_expiry() -> datetime:
-    return timezone.now() + timedelta(days=settings.INVITATION_DAYS)
-
-
-class Invitation(models.Model):
-    """A single-use, expiring link that makes whoever follows it (with that email) a member.
-
-    Only the SHA-256 of the link's token is stored: the emailed link is its only copy, so
-    someone who reads the database (a leaked backup) can't join a team with it.
-    """
-
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    team = models.ForeignKey(Team, models.CASCADE, related_name="invitations")
-    email = models.EmailField()
-    role = models.CharField(max_length=10, choices=Membership.Role, default=Membership.Role.MEMBER)
-    invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created = models.DateTimeField(default=timezone.now)
-    expires = models.DateTimeField(default=invitation_expiry)
-    accepted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    accepted_at = models.DateTimeField(null=True, blank=True)
-
-    # The raw token: known only to the instance that created the invitation, or that was
-    # found by it (`find`).
-    token = ""
-
-    def __str__(self) -> str:
-        return f"{self.email} to {self.team}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self.token_hash:
-            self.token = _token()
-            self.token_hash = hash_token(self.token)
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def find(cls, token: str) -> Invitation | None:
-        """The invitation behind a link's token (any state), or None."""
-        found = cls.objects.select_related("team").filter(token_hash=hash_token(token)).first()
-        if found is not None:
-            found.token = token
-        return found
-
-    def get_absolute_url(self) -> str:
-        if not self.token:
-            raise ValueError("Only the token's hash is stored: the link is in the email.")
-        return reverse("invitation", args=[self.token])
-
-    @property
-    def is_open(self) -> bool:
-        return self.accepted_at is None and self.expires > timezone.now()
-
-
-def share_expiry() -> datetime:
-    return timezone.now() + timedelta(days=settings.SHARE_LINK_DAYS)
-
-
-class ShareLink(models.Model):
-    """A public, read-only, expiring and revocable page for one finished job."""
-
-    token = models.CharField(max_length=64, unique=True, default=_token, editable=False)
-    job = models.ForeignKey(Job, models.CASCADE, related_name="share_links")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created = models.DateTimeField(default=timezone.now)
-    expires = models.DateTimeField(default=share_expiry)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"Share link for {self.job}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("share_page", args=[self.token])
-
-    @property
-    def url(self) -> str:
-        return settings.SITE_URL + self.get_absolute_url()
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None and self.expires > timezone.now()
-
-
-class AuditEntry(models.Model):
-    """What an admin did to money: refunds and quota changes. Never edited or deleted.
-
-    Our own table rather than Django's LogEntry, whose user foreign key cascades: deleting
-    an admin's account would delete the record of what they did.
-    """
-
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    actor_name = models.CharField(max_length=150)
-    action = models.CharField(max_length=50)
-    target = models.CharField(max_length=200)
-    budget = models.ForeignKey(
-        Budget, models.SET_NULL, null=True, blank=True, related_name="audit_entries"
-    )
-    detail = models.TextField(blank=True)
-
-    class Meta:
-        verbose_name_plural = "audit entries"
-
-    def __str__(self) -> str:
-        return f"{self.created:%Y-%m-%d %H:%M} {self.actor_name}: {self.action} {self.target}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise ValueError("The audit log is append-only.")
-        super().save(*args, **kwargs)
 
 
 def latest_change(jobs: models.QuerySet[Job]) -> datetime | None:
