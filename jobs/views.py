@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from jobs import access, batches, tasks, throttle, versions
 from jobs.alerts import banner
@@ -413,17 +413,28 @@ def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
         messages.success(request, f"Retrying {job.source_name} as a new job ({price}).")
     else:  # a second click, or another tab: never a second new job (nor a second charge)
         messages.info(request, f"{job.source_name} was already retried: this is the new job.")
-    return _back(request, new)
+    # The failed card, now linking to its retry (the poll brings the new card); without
+    # JavaScript, the new job's page.
+    return _card(request, job) if request.htmx else _back(request, new)
 
 
 def _back(request: AuthedRequest, job: Job) -> HttpResponse:
-    """Back to the page the button was on, if that is on this site; else the job's page."""
-    https = request.is_secure()
+    """The card the button was on, redrawn in place (HTMX); without JavaScript, back to the
+    page the button was on, if that is on this site, else to the job's page."""
     if request.htmx:
-        current = request.headers.get("HX-Current-URL")
-        return HttpResponseClientRedirect(safe_next(request, current, require_https=https) or "/")
-    target = safe_next(request, request.POST.get("next"), require_https=https)
+        return _card(request, job)
+    target = safe_next(request, request.POST.get("next"), require_https=request.is_secure())
     return redirect(target or job.get_absolute_url())
+
+
+def _card(request: AuthedRequest, job: Job) -> HttpResponse:
+    """The job's card and the messages (out of band). The answer also asks the page's
+    poller to look at once (static/js/app.js), for the rest of the change: a retry's new
+    card, the spend, the batches; it does even where nothing was in flight."""
+    card = for_cards(Job.objects.filter(pk=job.pk).select_related("user")).get()
+    # Cancel and Retry are only shown, and only allowed, to those who may submit.
+    response = render(request, "jobs/card_answer.html", {"job": card, "can_submit": True})
+    return trigger_client_event(response, "jobs-changed")
 
 
 @require_GET
