@@ -171,27 +171,29 @@ def main() -> int:
         )
         engine_submits = len(re.findall(r"POST /api/v1/generateTask/image-upscaler", log))
 
-        rows = []
+        rows: list[list[object]] = []
         totals_submits = 0
         results = {}
         for mode in ("polling", "callback"):
-            jobs = list(Job.objects.filter(batch=batches[mode]))
-            states = Counter(j.state for j in jobs)
-            submits = [j.submit_attempts for j in jobs]
-            reads = [j.poll_count for j in jobs]
-            logged = [engine_reads.get(j.task_id, 0) for j in jobs]
+            mode_jobs = list(Job.objects.filter(batch=batches[mode]))
+            states = Counter(j.state for j in mode_jobs)
+            submits = [j.submit_attempts for j in mode_jobs]
+            reads = [j.poll_count for j in mode_jobs]
+            logged = [engine_reads.get(j.task_id, 0) for j in mode_jobs]
             totals_submits += sum(submits)
-            took = [(j.finished_at - j.created).total_seconds() / f for j in jobs if j.finished_at]
-            via = sum(j.via_callback for j in jobs)
+            took = [
+                (j.finished_at - j.created).total_seconds() / f for j in mode_jobs if j.finished_at
+            ]
+            via = sum(j.via_callback for j in mode_jobs)
             results[mode] = (max(submits), max(reads), min(submits))
             rows.append(
                 [
                     f"ours, {mode}"
-                    + (f" ({via}/{len(jobs)} via callback)" if mode == "callback" else ""),
-                    f"{len(jobs)} ({dict(states)})",
-                    f"{sum(submits) / len(jobs):.2f} (max {max(submits)})",
-                    f"{sum(reads) / len(jobs):.2f} (max {max(reads)})",
-                    f"{sum(logged) / len(jobs):.2f} (max {max(logged)})",
+                    + (f" ({via}/{len(mode_jobs)} via callback)" if mode == "callback" else ""),
+                    f"{len(mode_jobs)} ({dict(states)})",
+                    f"{sum(submits) / len(mode_jobs):.2f} (max {max(submits)})",
+                    f"{sum(reads) / len(mode_jobs):.2f} (max {max(reads)})",
+                    f"{sum(logged) / len(mode_jobs):.2f} (max {max(logged)})",
                     f"{sum(took) / max(1, len(took)):.1f}",
                 ]
             )

@@ -470,12 +470,16 @@ def ensure_wrk() -> str | None:
         return found
     if not shutil.which("apt-get"):
         return None
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False}
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-q", "wrk"]
-    if subprocess.run(install, env=env, **quiet).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, **quiet)
-        subprocess.run(install, env=env, **quiet)
+
+    def quiet(cmd: list[str]) -> int:
+        out = subprocess.DEVNULL
+        return subprocess.run(cmd, env=env, stdout=out, stderr=out, check=False).returncode
+
+    if quiet(install) != 0:
+        quiet(["apt-get", "update", "-q"])
+        quiet(install)
     return shutil.which("wrk")
 
 

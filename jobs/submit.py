@@ -27,7 +27,7 @@ class Source:
 
     name: str
     url: str = ""
-    upload: UploadedFile | None = None
+    upload: UploadedFile[bytes] | None = None
     width: int | None = None
     height: int | None = None
     size: int | None = None

@@ -106,7 +106,7 @@ def backoff(attempt: int) -> float:
     at once.
     """
     ceiling = min(settings.APIXO_BACKOFF_MAX, settings.APIXO_BACKOFF_BASE * 2 ** (attempt - 1))
-    return ceiling * random.uniform(0.5, 1.0)
+    return float(ceiling * random.uniform(0.5, 1.0))
 
 
 def poll_interval(job: Job) -> float:

@@ -1,3 +1,8 @@
+"""The gallery, its live poll, a job's page and its files, and the job buttons (cancel, retry).
+
+Object access goes through jobs.access (404 for others' jobs); what a job does lives on the
+model and in jobs.submit and jobs.tasks."""
+
 from __future__ import annotations
 
 import uuid

@@ -97,7 +97,7 @@ def run(cmd: Sequence[str], timeout: float, **kwargs: Any) -> str:
             f"{' '.join(cmd[:6])} ... exited {done.returncode}:\n"
             f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
-    return done.stdout
+    return str(done.stdout)
 
 
 def free_port() -> int:

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 import redis
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client
 
-from jobs import health, heartbeat
+from jobs import heartbeat
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
@@ -120,7 +120,7 @@ def test_it_fails_when_the_database_is_down(
     def broken() -> None:
         raise OperationalError("connection to server at db:5432 failed")
 
-    monkeypatch.setattr(health.connection, "cursor", broken)
+    monkeypatch.setattr(connection, "cursor", broken)
     r = client.get("/healthz")
     assert r.status_code == 503
     assert r.json()["checks"]["database"] == "error: OperationalError"

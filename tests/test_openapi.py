@@ -17,10 +17,11 @@ from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api.models import ApiToken, hash_token
+from api.models import ApiToken
 from api.schema import openapi_document
 from jobs.models import Charge, Job
 from lib import fetch
+from lib.tokens import hash_token
 from tests.conftest import image_bytes, make_job, make_team_job, with_files
 from upscaler_site.wsgi import application
 

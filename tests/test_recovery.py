@@ -3,6 +3,7 @@ tests/integration/test_recovery.py kills real workers and flushes a real Redis).
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ def scheduled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, int, float]]:
 
     def record(func: Any, job_id: int, delay: float, *args: Any) -> None:
         calls.append((func, job_id, delay))
-        tasks.Job.objects.filter(pk=job_id).update(
+        Job.objects.filter(pk=job_id).update(
             next_check_at=timezone.now() + timedelta(seconds=delay)
         )
 
@@ -240,12 +241,11 @@ def test_a_full_set_of_slots_makes_submits_wait(
 def test_a_slot_whose_holder_died_is_reclaimed(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
 
     settings.APIXO_MAX_SUBMITS_IN_FLIGHT = 1
     assert throttle.acquire_slot() is not None
     later = time.time() + throttle.SLOT_LEASE_SECONDS + 1
-    monkeypatch.setattr(throttle.time, "time", lambda: later)
+    monkeypatch.setattr(time, "time", lambda: later)
     assert throttle.acquire_slot() is not None
 
 

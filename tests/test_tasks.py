@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ import requests
 import responses
 import time_machine
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -251,7 +253,7 @@ def test_it_schedules_a_submit_retry_with_backoff(mock, job, scheduled, settings
 def test_it_backs_off_longer_on_each_rate_limited_submit(mock, job, scheduled, settings):
     add_submit_error(mock, 429)
     tasks.submit_job(job.pk)
-    throttle.cache.delete(throttle.SLOWDOWN_KEY)  # as if the pause had passed
+    cache.delete(throttle.SLOWDOWN_KEY)  # as if the pause had passed
     tasks.submit_job(job.pk)
     second = scheduled[1][2]
     assert settings.APIXO_BACKOFF_BASE <= second <= 2 * settings.APIXO_BACKOFF_BASE
@@ -260,7 +262,7 @@ def test_it_backs_off_longer_on_each_rate_limited_submit(mock, job, scheduled, s
 def test_it_never_fails_a_job_for_429s_alone(mock, job, scheduled, settings):
     add_submit_error(mock, 429)
     for _ in range(settings.APIXO_SUBMIT_ATTEMPTS + 2):
-        throttle.cache.delete(throttle.SLOWDOWN_KEY)  # as if each pause had passed
+        cache.delete(throttle.SLOWDOWN_KEY)  # as if each pause had passed
         tasks.submit_job(job.pk)
     job = reload(job)
     assert len(mock.calls) == settings.APIXO_SUBMIT_ATTEMPTS + 2
@@ -707,12 +709,12 @@ def test_it_polls_again_when_the_result_host_is_down(mock, alice, scheduled, set
 
 
 def test_it_doubles_the_backoff_on_each_attempt(monkeypatch, settings):
-    monkeypatch.setattr(tasks.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
     assert [tasks.backoff(n) for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
 
 
 def test_it_caps_the_backoff(monkeypatch, settings):
-    monkeypatch.setattr(tasks.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
     assert tasks.backoff(6) == settings.APIXO_BACKOFF_MAX
     assert tasks.backoff(60) == settings.APIXO_BACKOFF_MAX
 

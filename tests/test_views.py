@@ -246,7 +246,7 @@ def _banner(response: Any) -> str:
     """The pause banner a poll or submit answer swaps in (out-of-band), as text."""
     body = response.content.decode()
     assert '<div id="pause-banner" hx-swap-oob="true">' in body
-    return body.split('<div id="pause-banner" hx-swap-oob="true">')[1].split("</div>")[0]
+    return str(body.split('<div id="pause-banner" hx-swap-oob="true">')[1].split("</div>")[0])
 
 
 def test_poll_brings_the_pause_banner_and_takes_it_away(alice_client: Client, alice: Any) -> None:
@@ -317,7 +317,7 @@ def test_a_change_whose_bump_was_lost_shows_within_a_minute(
         raise ConnectionError("Redis is down")
 
     with monkeypatch.context() as m:
-        m.setattr(versions.cache, "incr", down)  # unreachable just while the worker moves it
+        m.setattr(cache, "incr", down)  # unreachable just while the worker moves it
         assert job.move((Job.State.PENDING,), Job.State.PROCESSING)  # the worker carries on
     assert alice_client.get(url).status_code == 204  # the lost bump hides it for now...
     with time_machine.travel(timezone.now() + timedelta(seconds=versions.MAX_AGE + 1)):

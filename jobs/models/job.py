@@ -353,7 +353,8 @@ class Job(models.Model):
 
 
 def latest_change(jobs: models.QuerySet[Job]) -> datetime | None:
-    return jobs.aggregate(m=models.Max("updated"))["m"]
+    latest: datetime | None = jobs.aggregate(m=models.Max("updated"))["m"]
+    return latest
 
 
 def for_cards(jobs: QuerySet[Job]) -> QuerySet[Job]:
