@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from jobs import tasks
@@ -129,6 +129,11 @@ VIEWS: dict[str, tuple[str, Any, Any]] = {
     "job_result": ("get", lambda w: reverse("job_result", args=[w.job.code]), None),
     "job_thumb": ("get", lambda w: reverse("job_thumb", args=[w.job.code]), None),
     "job_source": ("get", lambda w: reverse("job_source", args=[w.job.code]), None),
+    "job_note": (
+        "post",
+        lambda w: reverse("job_note", args=[w.job.code]),
+        lambda w: {"note": "cover"},
+    ),
     "share_create": (
         "post",
         lambda w: reverse("share_create", args=[w.job.code]),
@@ -179,6 +184,7 @@ EXPECTED: dict[str, list[Any]] = {
     "job_result": READ,
     "job_thumb": READ,
     "job_source": READ,
+    "job_note": WRITE,
     "share_create": WRITE,
     "share_revoke": WRITE,
     "share_page": PUBLIC,
@@ -194,8 +200,57 @@ EXPECTED: dict[str, list[Any]] = {
 CASES = [(view, role, EXPECTED[view][n]) for view in VIEWS for n, role in enumerate(ROLES)]
 
 
+# Named URLs whose access is not about a team, job, share or spend object, each with where
+# it is tested: every other URL must have a row above, so a new view can't be missed.
+ELSEWHERE = {
+    "gallery": "the user's own gallery, or the team one switch_context picks (jobs/test_gallery)",
+    "team_list": "lists only the user's own teams (teams/test_teams)",
+    "batch_zip": "acts on access.visible_jobs only (jobs/test_batches)",
+    "batch_retry_failed": "acts on access.visible_jobs(writable=True) only (jobs/test_batches)",
+    "selection": "acts on access.visible_jobs only (jobs/test_batches)",
+    "source_signed": "public, behind a signed token (jobs/test_source_signed)",
+    "apixo_webhook": "public, behind a per-job secret (jobs/test_webhooks)",
+    "healthz": "public (jobs/test_health)",
+    "dev_emails": "DEBUG and staff only (test_dev)",
+    "account": "the logged-in user's own account (accounts/test_accounts)",
+    "signup": "public (accounts/test_accounts)",
+    "verify_email": "public, behind a signed token (accounts/test_accounts)",
+    "verify_resend": "public (accounts/test_accounts)",
+    "login": "public (accounts/test_auth_pages)",
+    "logout": "the session's own (accounts/test_auth_pages)",
+    "password_change": "the logged-in user's own (accounts/test_auth_pages)",
+    "password_change_done": "the logged-in user's own (accounts/test_auth_pages)",
+    "password_reset": "public (accounts/test_auth_pages)",
+    "password_reset_done": "public (accounts/test_auth_pages)",
+    "password_reset_confirm": "public, behind Django's reset token (accounts/test_auth_pages)",
+    "password_reset_complete": "public (accounts/test_auth_pages)",
+    "api_jobs": "API token auth, the token's user's jobs (api/test_api)",
+    "api_job": "API token auth, 404 for others' jobs (api/test_api)",
+    "api_job_result": "API token auth, 404 for others' jobs (api/test_api)",
+    "api_openapi": "public documentation (api/test_openapi)",
+    "api_webhook": "the logged-in user's own endpoint (api/test_outgoing)",
+    "api_tokens": "the logged-in user's own tokens (api/test_tokens)",
+    "api_token_revoke": "the logged-in user's own tokens, 404 for others' (api/test_tokens)",
+}
+
+
+def _url_names(resolver: URLResolver, namespace: str = "") -> set[str]:
+    names: set[str] = set()
+    for p in resolver.url_patterns:
+        if isinstance(p, URLResolver):
+            if p.namespace != "admin":  # Django's admin: staff only, its own checks
+                names |= _url_names(p, f"{p.namespace}:" if p.namespace else namespace)
+        elif p.name:  # a URLPattern
+            names.add(namespace + p.name)
+    return names
+
+
 def test_it_has_an_expectation_for_every_view() -> None:
     assert set(EXPECTED) == set(VIEWS)
+    routed = _url_names(get_resolver())
+    assert not set(VIEWS) & set(ELSEWHERE)
+    assert routed - set(VIEWS) - set(ELSEWHERE) == set(), "a view without a row in the matrix"
+    assert set(VIEWS) | set(ELSEWHERE) <= routed, "a row for a URL that no longer exists"
 
 
 @pytest.mark.parametrize(("view", "role", "expected"), CASES)

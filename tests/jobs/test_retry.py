@@ -13,8 +13,8 @@ from django.db.migrations.executor import MigrationExecutor
 from jobs.models import Budget, Job
 from jobs.submit import retry
 from tests.conftest import make_job, make_user
+from tests.jobs.test_quota import _race
 from tests.test_migrations import _migrate
-from tests.test_quota import _race
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 

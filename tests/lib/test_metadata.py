@@ -19,7 +19,7 @@ from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageOps
 from jobs import tasks
 from jobs.models import Job
 from lib import fetch, metadata
-from tests.test_tasks import RESULT_URL, accepted_job, add_status
+from tests.jobs.tasks_support import RESULT_URL, accepted_job, add_status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 

@@ -45,7 +45,7 @@ def _post(job_or_secret: Job | str, body: Any = None, **kwargs: Any) -> Any:
 def _fixture(name: str) -> dict[str, Any]:
     from pathlib import Path
 
-    path = Path(__file__).parent / "fixtures" / f"webhook_{name}.json"
+    path = Path(__file__).parents[1] / "fixtures" / f"webhook_{name}.json"
     return dict(json.loads(path.read_text()))
 
 

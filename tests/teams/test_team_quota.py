@@ -10,7 +10,7 @@ import pytest
 from jobs.models import Budget, Job
 from jobs.submit import QuotaExceeded, Source, submit_batch
 from tests.conftest import add_member, make_team, make_user
-from tests.test_quota import _race
+from tests.jobs.test_quota import _race
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
