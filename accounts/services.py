@@ -1,7 +1,7 @@
 """Account policy: email verification for new accounts, and deleting an account.
 
 Verification uses Django's own switch: an unverified account is inactive, so it can't log
-in. The link is signed (django.core.signing) and works only for an account that has never
+in. The link is signed (lib.signing) and works only for an account that has never
 logged in, so it can't reactivate an account an admin deactivated later.
 """
 
@@ -12,16 +12,14 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core import signing
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.template.loader import render_to_string
 from django.urls import reverse
 
 from jobs.models import Batch, Job, Membership, Team
 from jobs.retention import delete_files, file_names
+from lib import emails, signing
 
 VERIFY_SALT = "accounts.verify"
 
@@ -36,25 +34,24 @@ class AccountError(Exception):
 
 
 def verification_url(user: User) -> str:
-    token = signing.dumps({"u": user.pk, "e": user.email}, salt=VERIFY_SALT)
+    token = signing.sign({"u": user.pk, "e": user.email}, VERIFY_SALT)
     return settings.SITE_URL + reverse("verify_email", args=[token])
 
 
 def send_verification(user: User) -> None:
     context = {"user": user, "url": verification_url(user)}
-    send_mail(
+    emails.send(
         f"Confirm your email for {settings.SITE_NAME}",
-        render_to_string("registration/verify_email.txt", context),
-        None,
+        "registration/verify_email.txt",
+        context,
         [user.email],
     )
 
 
 def user_to_verify(token: str) -> User | None:
     """The unverified account a link is for, or None if the link is bad, old or used."""
-    try:
-        data = signing.loads(token, salt=VERIFY_SALT, max_age=settings.SIGNUP_VERIFY_MAX_AGE)
-    except signing.BadSignature:
+    data = signing.unsign(token, VERIFY_SALT, settings.SIGNUP_VERIFY_MAX_AGE)
+    if data is None:
         return None
     return User.objects.filter(
         pk=data.get("u"), email=data.get("e"), is_active=False, last_login__isnull=True
@@ -88,10 +85,10 @@ def send_signup_taken(email: str, username: str, taken: str) -> None:
         "reset_url": settings.SITE_URL + reverse("password_reset"),
         "signup_url": settings.SITE_URL + reverse("signup"),
     }
-    send_mail(
+    emails.send(
         f"Your sign-up at {settings.SITE_NAME}",
-        render_to_string("registration/signup_taken_email.txt", context),
-        None,
+        "registration/signup_taken_email.txt",
+        context,
         [email],
     )
 

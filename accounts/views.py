@@ -23,7 +23,7 @@ from accounts import services as accounts
 from accounts.forms import SignupForm
 from jobs import access
 from jobs.models import Budget, Invitation
-from jobs.views import AuthedRequest
+from lib.http import AuthedRequest
 from lib.money import cents
 from teams import services as teams
 

@@ -112,7 +112,7 @@ def retry_delay(attempt: int) -> float:
     """Seconds before try attempt + 1: WEBHOOK_BACKOFF_BASE, then four times longer each
     time (1, 4, 16, 64 minutes... by default), capped, with a little jitter."""
     ceiling = min(settings.WEBHOOK_BACKOFF_MAX, settings.WEBHOOK_BACKOFF_BASE * 4 ** (attempt - 1))
-    return ceiling * random.uniform(0.8, 1.0)
+    return float(ceiling * random.uniform(0.8, 1.0))
 
 
 def deliver(

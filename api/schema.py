@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the JSON API (served at /api/v1/openapi.json).
 
-Written by hand, next to the views it describes (api/views.py); tests/test_openapi.py runs
+Written by hand, next to the views it describes (api/views.py); tests/api/test_openapi.py runs
 schemathesis against the live views with it, so the two can't drift apart unnoticed.
 """
 

@@ -12,8 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from api import outgoing
 from api.forms import TokenForm, WebhookForm
-from api.models import ApiToken, WebhookEndpoint, webhook_secret
-from jobs.views import AuthedRequest
+from api.models import ApiToken, WebhookEndpoint
+from lib.http import AuthedRequest
+from lib.tokens import webhook_secret
 
 RECENT_DELIVERIES = 10
 

@@ -27,7 +27,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
@@ -37,10 +37,11 @@ from django.views.decorators.http import require_GET
 from api.models import ApiToken
 from api.schema import openapi_document
 from api.serializers import job_json
-from jobs import access, tasks, views
+from jobs import access, tasks, throttle
 from jobs.forms import SubmitForm
 from jobs.models import Batch, Job, Membership, SubmitDefaults, for_cards
-from jobs.submit import QuotaExceeded, submit_batch
+from jobs.submit import QuotaExceeded, quota_message, submit_batch
+from lib.http import AuthedRequest, image_response
 
 NON_FIELD = "non_field_errors"
 PER_PAGE = 24
@@ -53,7 +54,7 @@ FORM_BOOLEANS = {"true": True, "on": True, "1": True, "false": False, "0": False
 RATE_LIMITED = "You are submitting very fast. Wait a minute, then send again."
 
 
-class ApiRequest(views.AuthedRequest):
+class ApiRequest(AuthedRequest):
     api_token: ApiToken
 
 
@@ -154,12 +155,7 @@ def job_result(request: ApiRequest, code: str) -> HttpResponseBase:
     job = _job(request, code)
     if job.state != Job.State.SUCCESS or not job.result_file:
         return error(404, "This job has no result (yet).")
-    return FileResponse(
-        job.result_file.open("rb"),
-        as_attachment=True,
-        filename=job.download_name,
-        content_type=views.image_type(job.result_file.name),
-    )
+    return image_response(job.result_file, job.download_name, download=True)
 
 
 @csrf_exempt  # read-only and public; other methods get a plain 405, not a CSRF page
@@ -231,7 +227,7 @@ def _submit(request: ApiRequest) -> HttpResponseBase:
     data, files, team_code = parsed
     member = _submit_context(request, team_code)
     data = _with_remembered(data, request, member)
-    if not views._within_rate_limit(request):
+    if not throttle.within_submit_rate(request.user.pk):
         return error(429, RATE_LIMITED, Retry_After="60")
     if not tasks.queue_is_up():
         return error(503, tasks.QUEUE_DOWN, Retry_After="30")
@@ -261,7 +257,7 @@ def _submit(request: ApiRequest) -> HttpResponseBase:
             skip_small=form.cleaned_data["skip_small"],
         )
     except QuotaExceeded as e:
-        return error(402, views._quota_message(len(sources), e, team))
+        return error(402, quota_message(len(sources), e, team))
     except Batch.DoesNotExist:  # the key belongs to somebody else's batch
         return error(400, "This key was already used. Send a new one, or none.", field="key")
     body = {

@@ -205,27 +205,29 @@ def main() -> int:
         )
         engine_submits = len(re.findall(r"POST /api/v1/generateTask/image-upscaler", log))
 
-        rows = []
+        rows: list[list[object]] = []
         totals_submits = 0
         results = {}
         for mode in ("polling", "callback"):
-            jobs = list(Job.objects.filter(batch=batches[mode]))
-            states = Counter(j.state for j in jobs)
-            submits = [j.submit_attempts for j in jobs]
-            reads = [j.poll_count for j in jobs]
-            logged = [engine_reads.get(j.task_id, 0) for j in jobs]
+            mode_jobs = list(Job.objects.filter(batch=batches[mode]))
+            states = Counter(j.state for j in mode_jobs)
+            submits = [j.submit_attempts for j in mode_jobs]
+            reads = [j.poll_count for j in mode_jobs]
+            logged = [engine_reads.get(j.task_id, 0) for j in mode_jobs]
             totals_submits += sum(submits)
-            took = [(j.finished_at - j.created).total_seconds() / f for j in jobs if j.finished_at]
-            via = sum(j.via_callback for j in jobs)
+            took = [
+                (j.finished_at - j.created).total_seconds() / f for j in mode_jobs if j.finished_at
+            ]
+            via = sum(j.via_callback for j in mode_jobs)
             results[mode] = (max(submits), max(reads), min(submits))
             rows.append(
                 [
                     f"ours, {mode}"
-                    + (f" ({via}/{len(jobs)} via callback)" if mode == "callback" else ""),
-                    f"{len(jobs)} ({dict(states)})",
-                    f"{sum(submits) / len(jobs):.2f} (max {max(submits)})",
-                    f"{sum(reads) / len(jobs):.2f} (max {max(reads)})",
-                    f"{sum(logged) / len(jobs):.2f} (max {max(logged)})",
+                    + (f" ({via}/{len(mode_jobs)} via callback)" if mode == "callback" else ""),
+                    f"{len(mode_jobs)} ({dict(states)})",
+                    f"{sum(submits) / len(mode_jobs):.2f} (max {max(submits)})",
+                    f"{sum(reads) / len(mode_jobs):.2f} (max {max(reads)})",
+                    f"{sum(logged) / len(mode_jobs):.2f} (max {max(logged)})",
                     f"{sum(took) / max(1, len(took)):.1f}",
                 ]
             )
@@ -299,8 +301,14 @@ BEFORE = "round 1: unknown tier (APIXO's schedule)"
 AFTER = "round 2: learnt"
 
 
+def _known[T](value: T | None) -> T:
+    """A field the query above made sure is set (the jobs that APIXO finished)."""
+    assert value is not None
+    return value
+
+
 def _completion_to_success(
-    log: str, f: float, before: object, after: object, learnt: dict[str, Any]
+    log: str, f: float, before: Any, after: Any, learnt: dict[str, Any]
 ) -> None:
     """Table and targets: APIXO's completion to the job's success, rounds 1 and 2."""
     from jobs.models import Job
@@ -318,26 +326,31 @@ def _completion_to_success(
         ("round 2: learnt", after),
     ):
         jobs = [j for j in Job.objects.filter(batch=batch) if j.apixo_complete_time]
-        lags = [(j.finished_at.timestamp() - j.apixo_complete_time / 1000) / f for j in jobs]
+        lags = [
+            (_known(j.finished_at).timestamp() - _known(j.apixo_complete_time) / 1000) / f
+            for j in jobs
+        ]
         reads = [j.poll_count for j in jobs]
         # The lag in two parts: until the read that saw success, and from it to success
         # (the worker's fork, the result's download, the thumbnail).
         to_read = [
-            (last_read[j.task_id] - j.apixo_complete_time / 1000) / f
+            (last_read[j.task_id] - _known(j.apixo_complete_time) / 1000) / f
             for j in jobs
             if j.task_id in last_read
         ]
         after_read = [
-            (j.finished_at.timestamp() - last_read[j.task_id]) / f
+            (_known(j.finished_at).timestamp() - last_read[j.task_id]) / f
             for j in jobs
             if j.task_id in last_read
         ]
         firsts = [
-            (first_read[j.task_id] - j.apixo_create_time / 1000) / f
+            (first_read[j.task_id] - _known(j.apixo_create_time) / 1000) / f
             for j in jobs
             if j.task_id in first_read and j.apixo_create_time
         ]
-        took = [(j.apixo_complete_time - j.apixo_create_time) / 1000 / f for j in jobs]
+        took = [
+            (_known(j.apixo_complete_time) - _known(j.apixo_create_time)) / 1000 / f for j in jobs
+        ]
         # What the engine added to each task's drawn delay (fetch, resize, encode, load).
         extra = [
             t - float(re.search(r"engine_delay=([\d.]+)", j.source_url)[1])  # type: ignore[index]

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +53,14 @@ def gmsd(ref: np.ndarray, dist: np.ndarray) -> float:
     def prep(y: np.ndarray) -> np.ndarray:
         h, w = (y.shape[0] // 2) * 2, (y.shape[1] // 2) * 2
         y = y[:h, :w]
-        return (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2]) / 4
+        out: np.ndarray = (y[0::2, 0::2] + y[1::2, 0::2] + y[0::2, 1::2] + y[1::2, 1::2]) / 4
+        return out
 
     def grad(y: np.ndarray) -> np.ndarray:
         gx = (y[:-2, 2:] + y[1:-1, 2:] + y[2:, 2:] - y[:-2, :-2] - y[1:-1, :-2] - y[2:, :-2]) / 3
         gy = (y[2:, :-2] + y[2:, 1:-1] + y[2:, 2:] - y[:-2, :-2] - y[:-2, 1:-1] - y[:-2, 2:]) / 3
-        return np.sqrt(gx**2 + gy**2)
+        out: np.ndarray = np.sqrt(gx**2 + gy**2)
+        return out
 
     gr, gd = grad(prep(ref)), grad(prep(dist))
     c = 170.0
@@ -110,7 +113,7 @@ def grid(crops: list[list[Image.Image]], labels: list[str]) -> None:
     print(f"  crop grid written to {out.relative_to(ROOT)}")
 
 
-def seconds(fn) -> float:  # type: ignore[no-untyped-def]
+def seconds(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started

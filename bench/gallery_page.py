@@ -139,7 +139,7 @@ def main() -> int:
             return len(captured.captured_queries), response.content.count(b'class="card state-')
 
         rows = []
-        counts = {}
+        counts: dict[tuple[str, ...] | tuple[str, str, int | None], int] = {}
         cases = [
             ("10 jobs", "/", None),
             ("1,000 jobs", "/", None),

@@ -14,8 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,34 +27,14 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
+from devtools import procs
+from devtools.procs import free_port as free_port  # re-exported: bench scripts import it
+from devtools.procs import wait_http
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 HOST = "127.0.0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, seconds: float = 30, ok: Sequence[int] = (200,)) -> None:
-    deadline = time.monotonic() + seconds
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status in ok:
-                    return
-        except urllib.error.HTTPError as e:
-            if e.code in ok:
-                return
-            last = e
-        except OSError as e:
-            last = e
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up in {seconds} s ({last})")
 
 
 # --- CPU and memory of other processes -----------------------------------------------------
@@ -223,15 +201,7 @@ class Stack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+        procs.stop(proc, group=True)
 
     def close(self) -> None:
         for _, proc in reversed(self.procs):
@@ -241,37 +211,12 @@ class Stack:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start_redis(self) -> str:
-        server = shutil.which("redis-server")
-        if not server:
+        if not procs.redis_server():
             raise SystemExit("redis-server is not installed (apt-get install redis-server)")
         port = free_port()
         (self.tmp / "redis").mkdir()
-        self.spawn(
-            "redis",
-            [
-                server,
-                "--port",
-                str(port),
-                "--bind",
-                HOST,
-                "--dir",
-                str(self.tmp / "redis"),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-        )
-        import redis
-
-        client = redis.Redis(host=HOST, port=port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
+        self.spawn("redis", procs.redis_command(port, self.tmp / "redis"))
+        if not procs.wait_redis(port, seconds=10):
             raise RuntimeError("redis-server did not start")
         self.redis_url = f"redis://{HOST}:{port}/0"
         self.env["REDIS_URL"] = self.redis_url
@@ -289,16 +234,7 @@ class Stack:
         }
         self.spawn(
             "engine",
-            [
-                PY,
-                "-m",
-                "apixo_engine",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(self.tmp / "engine"),
-                "--verbose",
-            ],
+            procs.engine_command(port, self.tmp / "engine", "--verbose"),
             engine_env,
         )
         wait_http(self.engine_url + "/healthz")
@@ -317,20 +253,7 @@ class Stack:
         """gunicorn as scripts/entrypoint.sh runs it (gthread workers), on self.web_port."""
         self.gunicorn = self.spawn(
             "gunicorn",
-            [
-                PY,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"{HOST}:{self.web_port}",
-                "--workers",
-                str(workers),
-                "--threads",
-                str(threads),
-                "--worker-tmp-dir",
-                "/dev/shm" if os.access("/dev/shm", os.W_OK) else str(self.tmp),
-                "upscaler_site.wsgi:application",
-            ],
+            procs.gunicorn_command(f"{HOST}:{self.web_port}", workers, threads, self.tmp),
             {"DJANGO_SETTINGS_MODULE": settings, **env},
         )
         try:
@@ -357,8 +280,7 @@ class Stack:
     def start_worker(
         self, name: str = "worker", args: Sequence[str] = (), **env: str
     ) -> subprocess.Popen[bytes]:
-        command = [PY, "manage.py", "rqworker", "default", "--with-scheduler", *args]
-        return self.spawn(name, command, env)
+        return self.spawn(name, procs.worker_command(*args), env)
 
     # --- Django in this process --------------------------------------------------------
 
@@ -470,12 +392,16 @@ def ensure_wrk() -> str | None:
         return found
     if not shutil.which("apt-get"):
         return None
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False}
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-q", "wrk"]
-    if subprocess.run(install, env=env, **quiet).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, **quiet)
-        subprocess.run(install, env=env, **quiet)
+
+    def quiet(cmd: list[str]) -> int:
+        out = subprocess.DEVNULL
+        return subprocess.run(cmd, env=env, stdout=out, stderr=out, check=False).returncode
+
+    if quiet(install) != 0:
+        quiet(["apt-get", "update", "-q"])
+        quiet(install)
     return shutil.which("wrk")
 
 

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 # (script, arguments, arguments with --quick)
-BENCHMARKS = [
+BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("apixo_calls", [], ["--quick"]),
     ("gallery_live", [], ["--quick"]),
     ("idle_poll", [], ["--quick"]),

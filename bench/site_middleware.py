@@ -38,7 +38,7 @@ class ServerTiming:
         with connection.execute_wrapper(count):
             response = self.get_response(request)
         took = (time.perf_counter_ns() - start) // 1000
-        size = 0 if response.streaming else len(response.content)
+        size = 0 if response.streaming else len(response.content)  # type: ignore[attr-defined]
         if self.file is None:
             self.file = open(os.path.join(FOLDER, f"{os.getpid()}.log"), "a", buffering=1)  # noqa: SIM115
         tag = request.headers.get("X-Bench-Tag", "-")

@@ -46,7 +46,7 @@ def gallery_naive(request: HttpRequest) -> HttpResponse:
     if member is not None:
         jobs = Job.objects.filter(team_id=member.team_id)
     else:
-        jobs = Job.objects.filter(user=request.user, team__isnull=True)
+        jobs = Job.objects.filter(user=request.user, team__isnull=True)  # type: ignore[misc]
     cards = list(jobs.order_by("-created", "-id"))
     context.update(
         page=Paginator(cards, max(1, len(cards))).get_page(1),

@@ -125,7 +125,9 @@ def main() -> int:
         for threads in (1, 4):
             sessions = [requests.Session() for _ in range(threads)]
 
-            def post(w: int, i: int, threads: int = threads, sessions: list = sessions) -> int:
+            def post(
+                w: int, i: int, threads: int = threads, sessions: list[requests.Session] = sessions
+            ) -> int:
                 payload = {
                     "request_type": "async",
                     "input": {
@@ -142,7 +144,7 @@ def main() -> int:
                     json=payload,
                     headers={"Authorization": f"Bearer {KEY}"},
                 )
-                return r.status_code
+                return int(r.status_code)
 
             e0 = cpu([engine_proc.pid])
             t = time.monotonic()

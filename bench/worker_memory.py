@@ -88,7 +88,7 @@ def child(mode: str, job_id: int, url: str) -> None:
             with Image.open(tmp.name) as opened:
                 full = opened.size
                 opened.draft("RGB", (THUMB, THUMB))
-                img = ImageOps.exif_transpose(opened)
+                img = ImageOps.exif_transpose(opened)  # type: ignore[assignment]
                 img.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS, reducing_gap=2.0)
                 img.save(io.BytesIO(), "WEBP", quality=80)
         out.update(size=f"{full[0]}x{full[1]}", thumb=img.size)

@@ -1,3 +1,7 @@
+"""The admin of the jobs app's models: jobs (resolve what needs attention), budgets and quotas,
+the ledger (refunds as new rows, never edits), teams, invitations, share links and the
+append-only audit log."""
+
 from __future__ import annotations
 
 from typing import Any

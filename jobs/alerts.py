@@ -6,10 +6,9 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 
 from jobs.models import Budget, Membership, Team
+from lib import emails
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +63,10 @@ def check_budget(budget_id: int) -> bool:
     recipients = _recipients(budget, team)
     if recipients:
         context = {"budget": budget, "team": team, "message": banner(budget, team), "level": n}
-        send_mail(
+        emails.send(
             f"{settings.SITE_NAME}: {n}% of {'the team budget' if team else 'your quota'} used",
-            render_to_string("jobs/spend_alert_email.txt", context),
-            None,
+            "jobs/spend_alert_email.txt",
+            context,
             recipients,
         )
     logger.info("Budget %s reached %s%%; alerted %s", budget.code, n, recipients)

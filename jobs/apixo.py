@@ -91,10 +91,6 @@ class TaskStatus:
     # The embedded engine adds the model it used to resultJson; APIXO says nothing.
     model: str = ""
 
-    @property
-    def finished(self) -> bool:
-        return self.state in ("success", "failed")
-
 
 def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.APIXO_KEY}"}

@@ -4,10 +4,10 @@ retrying every failed image of a batch.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from functools import partial
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -19,8 +19,9 @@ from jobs import submit, versions
 from jobs.models import Job
 from jobs.retention import delete_files, file_names
 from jobs.submit import QuotaExceeded
+from lib import zipstream
 
-CHUNK = 1 << 20
+CHUNK = zipstream.CHUNK
 RECENT_BATCHES = 3
 
 
@@ -35,10 +36,6 @@ class BatchProgress:
     failed: int
     success: int
     retryable: int  # failed and not retried yet
-
-    @property
-    def finished(self) -> bool:
-        return self.done == self.total
 
     @property
     def retry_cents(self) -> int:
@@ -100,58 +97,18 @@ def zip_names(jobs: Iterable[Job]) -> list[tuple[Job, str]]:
     return out
 
 
-class _Pipe:
-    """A write-only file for zipfile that hands what was written to the generator.
-
-    It has no seek(), so zipfile streams: each entry's sizes and CRC go in a data
-    descriptor after its bytes, and nothing is held but the current piece.
-    """
-
-    def __init__(self) -> None:
-        self.pieces: list[bytes] = []
-        self.offset = 0
-
-    def write(self, data: Any) -> int:
-        self.pieces.append(bytes(data))
-        self.offset += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.offset
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self.pieces)
-        self.pieces.clear()
-        return data
-
-
 def stream_zip(entries: list[tuple[Job, str]]) -> Iterator[bytes]:
-    """The archive of entries, piece by piece (at most ~1 MB in memory at any time).
-
-    Results are already compressed images, so they are stored, not deflated: no CPU spent
-    for nothing, and the archive's size is known up front to within the headers.
-    """
-    pipe = _Pipe()
-    with zipfile.ZipFile(
-        cast(IO[bytes], pipe), "w", compression=zipfile.ZIP_STORED, allowZip64=True
-    ) as archive:
-        for job, name in entries:
-            try:
-                src = job.result_file.open("rb")
-            except OSError:
-                continue  # removed meanwhile (retention, a delete in another tab)
-            stamp = timezone.localtime(job.finished_at or job.created)
-            info = zipfile.ZipInfo(name, date_time=stamp.timetuple()[:6])
-            info.compress_type = zipfile.ZIP_STORED
-            with src, archive.open(info, "w", force_zip64=True) as dst:
-                while piece := src.read(CHUNK):
-                    dst.write(piece)
-                    yield pipe.take()
-            yield pipe.take()
-    yield pipe.take()
+    """The archive of the jobs' results, under the names zip_names gave them, streamed
+    (lib.zipstream); a result removed meanwhile (retention, a delete in another tab) is
+    left out."""
+    return zipstream.stream(
+        zipstream.Entry(
+            name,
+            timezone.localtime(job.finished_at or job.created),
+            partial(job.result_file.open, "rb"),
+        )
+        for job, name in entries
+    )
 
 
 # --- deleting and retrying ----------------------------------------------------------------

@@ -1,3 +1,6 @@
+"""The gallery's forms: the submit form (links and files, one batch, checked whole before
+anything is reserved) and the share form."""
+
 from __future__ import annotations
 
 import uuid
@@ -23,7 +26,7 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     widget = MultipleFileInput
 
-    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile[bytes]]:
         if not data:
             return []
         files = data if isinstance(data, list | tuple) else [data]
@@ -58,7 +61,7 @@ def browser_limits() -> dict[str, Any]:
     }
 
 
-def _checked(f: UploadedFile) -> tuple[str, ImageInfo]:
+def _checked(f: UploadedFile[bytes]) -> tuple[str, ImageInfo]:
     """The name to show and what the header says of an upload, or raise ImageRejected.
 
     A HEIC/AVIF phone photo is checked from its header and stored as it is; the worker
@@ -117,7 +120,7 @@ class SubmitForm(forms.Form):
         super().clean()
         data = self.cleaned_data
         lines = [line.strip() for line in (data.get("urls") or "").splitlines() if line.strip()]
-        files: list[UploadedFile] = data.get("images") or []
+        files: list[UploadedFile[bytes]] = data.get("images") or []
         if not lines and not files and not self.oversized and not self.errors:
             raise forms.ValidationError("Add at least one image: a link or a file.")
         images = len(lines) + max(len(files), self.files_sent - len(self.oversized))

@@ -13,13 +13,12 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db.models import Count, Max, Q
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Batch, Job
+from lib import emails
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +68,10 @@ def batch_finished(batch_id: int) -> bool:
         **counts,
     }
     n = counts["total"]
-    send_mail(
+    emails.send(
         f"{settings.SITE_NAME}: your batch of {n} image{'s' if n != 1 else ''} is done",
-        render_to_string("jobs/batch_done_email.txt", context),
-        None,
+        "jobs/batch_done_email.txt",
+        context,
         [batch.user.email],
     )
     logger.info("Batch %s finished; told %s", batch.code, batch.user.email)

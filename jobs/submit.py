@@ -18,6 +18,7 @@ from django.utils import timezone
 # tasks as a module: tests replace tasks.enqueue_start.
 from jobs import dedupe, tasks, versions
 from jobs.models import Batch, Budget, Job, Team, job_finished
+from lib.money import cents
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Source:
 
     name: str
     url: str = ""
-    upload: UploadedFile | None = None
+    upload: UploadedFile[bytes] | None = None
     width: int | None = None
     height: int | None = None
     size: int | None = None
@@ -39,6 +40,29 @@ class QuotaExceeded(Exception):
         super().__init__(f"needs {needed}, {left} left")
         self.needed = needed
         self.left = left
+
+
+def quota_message(n: int, e: QuotaExceeded, team: Team | None = None) -> str:
+    """What a user is told when n images would go over the quota or budget (every way of
+    submitting says the same: the form, a retry, a selection, the API). Only the paid ones
+    count: an image already upscaled the same way is a free reuse, and the budget never
+    sees it."""
+    left = "unlimited" if e.left is None else cents(e.left)
+    paid = e.needed // settings.PRICE_CENTS if settings.PRICE_CENTS else n
+    images = f"{paid} image{'s' if paid != 1 else ''} = {cents(e.needed)}"
+    if n > paid:
+        free = n - paid
+        images += f" ({free} more {'is a free reuse' if free == 1 else 'are free reuses'})"
+    if team is None:
+        return (
+            f"{images}, but only {left} is left of your quota. Nothing was submitted. "
+            "Remove some images, or ask an admin to raise your quota."
+        )
+    period = " this month" if team.budget.monthly else ""
+    return (
+        f"{images}, but only {left} is left of {team.name}'s budget{period}. Nothing was "
+        "submitted. Remove some images, or ask a team owner or admin to raise the budget."
+    )
 
 
 def submit_batch(

@@ -21,7 +21,6 @@ from typing import Any
 import django_rq
 import redis
 from django.conf import settings
-from django.core import signing
 from django.core.cache import cache
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -35,7 +34,7 @@ from PIL import Image
 from jobs import alerts, apixo, dedupe, estimates, throttle, versions
 from jobs.models import Job, preview_path, result_path, source_path, thumb_path
 from jobs.notifications import batch_finished
-from lib import fetch, metadata
+from lib import fetch, metadata, signing
 from lib.images import (
     ImageRejected,
     convert_phone_photo,
@@ -115,7 +114,7 @@ def backoff(attempt: int) -> float:
     at once.
     """
     ceiling = min(settings.APIXO_BACKOFF_MAX, settings.APIXO_BACKOFF_BASE * 2 ** (attempt - 1))
-    return ceiling * random.uniform(0.5, 1.0)
+    return float(ceiling * random.uniform(0.5, 1.0))
 
 
 def poll_interval(job: Job) -> float:
@@ -176,7 +175,7 @@ def callback_url(job: Job) -> str:
 
 
 def source_token(job: Job) -> str:
-    return signing.dumps(str(job.code), salt=SOURCE_SALT)
+    return signing.sign(str(job.code), SOURCE_SALT)
 
 
 def signed_source_url(job: Job) -> str:
@@ -185,10 +184,8 @@ def signed_source_url(job: Job) -> str:
 
 
 def job_code_from_token(token: str) -> str | None:
-    try:
-        return str(signing.loads(token, salt=SOURCE_SALT, max_age=settings.SOURCE_URL_MAX_AGE))
-    except signing.BadSignature:
-        return None
+    code = signing.unsign(token, SOURCE_SALT, settings.SOURCE_URL_MAX_AGE)
+    return None if code is None else str(code)
 
 
 # --- the pipeline ------------------------------------------------------------------------

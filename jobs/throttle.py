@@ -49,8 +49,12 @@ def pause_stamp(state: dict[str, Any] | None) -> str:
     return str(int(state["until"])) if state else ""
 
 
-def close_breaker() -> None:
-    cache.delete(BREAKER_KEY)
+def within_submit_rate(user_id: int) -> bool:
+    """At most SUBMIT_RATE_LIMIT submissions (form or API) per user per minute, counted in
+    Redis (shared by every web process, unlike a local-memory cache)."""
+    key = f"submit-rate:{user_id}:{int(time.time() // 60)}"
+    cache.add(key, 0, 70)
+    return cache.incr(key) <= settings.SUBMIT_RATE_LIMIT
 
 
 def slow_down(seconds: float) -> None:

@@ -1,6 +1,10 @@
+"""The gallery, its live poll, a job's page and its files, and the job buttons (cancel, retry).
+
+Object access goes through jobs.access (404 for others' jobs); what a job does lives on the
+model and in jobs.submit and jobs.tasks."""
+
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -9,14 +13,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -26,10 +27,8 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
-from django_htmx.middleware import HtmxDetails
+from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from jobs import access, batches, estimates, tasks, throttle, versions
 from jobs.alerts import banner
@@ -40,21 +39,15 @@ from jobs.models import (
     Job,
     Membership,
     SubmitDefaults,
-    Team,
     for_cards,
     latest_change,
 )
-from jobs.submit import QuotaExceeded, retry, submit_batch
+from jobs.submit import QuotaExceeded, quota_message, retry, submit_batch
 from jobs.tasks import job_code_from_token
+from lib.http import AuthedRequest, image_response, safe_next
 from lib.money import cents
 
 PAGE_SIZE = 24
-IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
-class AuthedRequest(HttpRequest):
-    user: User
-    htmx: HtmxDetails
 
 
 # --- access: one helper per object -------------------------------------------------------
@@ -189,7 +182,7 @@ def submit(request: AuthedRequest) -> HttpResponse:
         oversized=getattr(request, "oversized_uploads", []),
         files_sent=getattr(request, "files_sent", 0),
     )
-    if not _within_rate_limit(request):
+    if not throttle.within_submit_rate(request.user.pk):
         form.add_error(None, "You are submitting very fast. Wait a minute, then send again.")
         status = 429
     elif not tasks.queue_is_up():
@@ -208,21 +201,6 @@ def submit(request: AuthedRequest) -> HttpResponse:
         return render(request, "jobs/gallery.html", context, status=status)
     context["oob_spend"] = True
     return render(request, "jobs/gallery.html#workspace", context, status=status)
-
-
-def image_type(stored_name: str | None) -> str:
-    """The Content-Type of a stored image, from its own (random, checked) name: never from
-    the user's file name, which could say .html."""
-    ext = (stored_name or "").rsplit(".", 1)[-1].lower()
-    return IMAGE_TYPES.get(ext, "application/octet-stream")
-
-
-def _within_rate_limit(request: AuthedRequest) -> bool:
-    """At most SUBMIT_RATE_LIMIT form posts per user per minute, counted in Redis (shared
-    by every web process, unlike a local-memory cache)."""
-    key = f"submit-rate:{request.user.pk}:{int(time.time() // 60)}"
-    cache.add(key, 0, 70)
-    return cache.incr(key) <= settings.SUBMIT_RATE_LIMIT
 
 
 def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | None) -> bool:
@@ -245,7 +223,7 @@ def _submit_form(request: AuthedRequest, form: SubmitForm, member: Membership | 
             skip_small=data["skip_small"],
         )
     except QuotaExceeded as e:
-        form.add_error(None, _quota_message(n, e, team))
+        form.add_error(None, quota_message(n, e, team))
         return False
     except Batch.DoesNotExist:  # the key belongs to somebody else's batch
         form.add_error(None, "This form was already used. Nothing was submitted: send again.")
@@ -287,27 +265,6 @@ def _reused_message(n: int) -> str:
         f"{n} image{'s were' if n != 1 else ' was'} already upscaled the same way: reused at "
         'once, no charge. Tick "Upscale again even if I already have this" to run '
         f"{'them' if n != 1 else 'it'} anew."
-    )
-
-
-def _quota_message(n: int, e: QuotaExceeded, team: Team | None = None) -> str:
-    """Why a batch of n images was refused. Only the paid ones count: an image already
-    upscaled the same way is a free reuse, and the budget never sees it."""
-    left = "unlimited" if e.left is None else cents(e.left)
-    paid = e.needed // settings.PRICE_CENTS if settings.PRICE_CENTS else n
-    images = f"{paid} image{'s' if paid != 1 else ''} = {cents(e.needed)}"
-    if n > paid:
-        free = n - paid
-        images += f" ({free} more {'is a free reuse' if free == 1 else 'are free reuses'})"
-    if team is None:
-        return (
-            f"{images}, but only {left} is left of your quota. Nothing was submitted. "
-            "Remove some images, or ask an admin to raise your quota."
-        )
-    period = " this month" if team.budget.monthly else ""
-    return (
-        f"{images}, but only {left} is left of {team.name}'s budget{period}. Nothing was "
-        "submitted. Remove some images, or ask a team owner or admin to raise the budget."
     )
 
 
@@ -478,28 +435,35 @@ def job_retry(request: AuthedRequest, code: str) -> HttpResponse:
     try:
         new, created = retry(job, by=request.user)
     except QuotaExceeded as e:
-        messages.error(request, _quota_message(1, e, job.team))
+        messages.error(request, quota_message(1, e, job.team))
         return _back(request, job)
     if created:
         price = cents(settings.PRICE_CENTS)
         messages.success(request, f"Retrying {job.source_name} as a new job ({price}).")
     else:  # a second click, or another tab: never a second new job (nor a second charge)
         messages.info(request, f"{job.source_name} was already retried: this is the new job.")
-    return _back(request, new)
+    # The failed card, now linking to its retry (the poll brings the new card); without
+    # JavaScript, the new job's page.
+    return _card(request, job) if request.htmx else _back(request, new)
 
 
 def _back(request: AuthedRequest, job: Job) -> HttpResponse:
-    """Back to the page the button was on, if that is on this site; else the job's page."""
+    """The card the button was on, redrawn in place (HTMX); without JavaScript, back to the
+    page the button was on, if that is on this site, else to the job's page."""
     if request.htmx:
-        current = request.headers.get("HX-Current-URL")
-        return HttpResponseClientRedirect(_on_this_site(request, current) or "/")
-    return redirect(_on_this_site(request, request.POST.get("next")) or job.get_absolute_url())
+        return _card(request, job)
+    target = safe_next(request, request.POST.get("next"), require_https=request.is_secure())
+    return redirect(target or job.get_absolute_url())
 
 
-def _on_this_site(request: AuthedRequest, target: str | None) -> str:
-    """target if it is a URL on this site (views_batches._next's rule), else ""."""
-    safe = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
-    return target if target and safe else ""
+def _card(request: AuthedRequest, job: Job) -> HttpResponse:
+    """The job's card and the messages (out of band). The answer also asks the page's
+    poller to look at once (static/js/app.js), for the rest of the change: a retry's new
+    card, the spend, the batches; it does even where nothing was in flight."""
+    card = for_cards(Job.objects.filter(pk=job.pk).select_related("user")).get()
+    # Cancel and Retry are only shown, and only allowed, to those who may submit.
+    response = render(request, "jobs/card_answer.html", {"job": card, "can_submit": True})
+    return trigger_client_event(response, "jobs-changed")
 
 
 @require_GET
@@ -517,9 +481,7 @@ def job_file(request: AuthedRequest, code: str, kind: str) -> HttpResponseBase:
         raise Http404("No such file yet.")
     download = kind == "result" and "download" in request.GET
     name = job.download_name if kind == "result" else job.source_name
-    response = FileResponse(
-        field.open("rb"), as_attachment=download, filename=name, content_type=image_type(field.name)
-    )
+    response = image_response(field, name, download=download)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -541,8 +503,4 @@ def source_signed(request: HttpRequest, token: str) -> HttpResponseBase:
     job = get_object_or_404(Job, code=code) if code else None
     if job is None or not job.source_file:
         raise Http404
-    return FileResponse(
-        job.source_file.open("rb"),
-        filename=job.source_name,
-        content_type=image_type(job.source_file.name),
-    )
+    return image_response(job.source_file, job.source_name)

@@ -15,13 +15,12 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import access, batches, versions
 from jobs.models import Job
-from jobs.submit import QuotaExceeded
-from jobs.views import AuthedRequest, _get_rw_job_for_user, _quota_message
+from jobs.submit import QuotaExceeded, quota_message
+from lib.http import AuthedRequest, safe_next
 from lib.money import cents
 
 MAX_SELECTION = 500
@@ -29,10 +28,9 @@ MAX_SELECTION = 500
 
 def _next(request: AuthedRequest) -> HttpResponseRedirect:
     """Back where the form was (the gallery with its filters), if that is on this site."""
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        target = "/"
-    return redirect(target)
+    return redirect(
+        safe_next(request, request.POST.get("next"), require_https=request.is_secure()) or "/"
+    )
 
 
 def _zip_response(jobs: list[Job], filename: str) -> StreamingHttpResponse:
@@ -63,7 +61,7 @@ def _retry(request: AuthedRequest, jobs: QuerySet[Job]) -> None:
         new = batches.retry_failed(jobs, request.user)
     except QuotaExceeded as e:
         n = e.needed // settings.PRICE_CENTS
-        messages.error(request, _quota_message(n, e))
+        messages.error(request, quota_message(n, e))
         return
     if not new:
         messages.info(request, "There was no failed image to retry.")
@@ -108,7 +106,7 @@ def selection(request: AuthedRequest) -> HttpResponseBase:
 @require_POST
 def job_note(request: AuthedRequest, code: str) -> HttpResponse:
     """Set the job's note/tags (searchable in the gallery)."""
-    job = _get_rw_job_for_user(request, code)
+    job = access.get_rw_job_for_user(request.user, code)
     note = " ".join(request.POST.get("note", "").split())[:200]
     # `updated` moves too, so the card changes live in teammates' galleries.
     Job.objects.filter(pk=job.pk).update(note=note, updated=timezone.now())

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from jobs import dev
-from jobs.views import AuthedRequest
+from lib.http import AuthedRequest
 
 
 @require_GET

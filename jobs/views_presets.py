@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from jobs import access
 from jobs.models import Job, SubmitPreset
-from jobs.views import AuthedRequest
+from lib.http import AuthedRequest
 
 MAX_PRESETS = 20
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,11 +20,8 @@ from django.views.decorators.http import require_GET, require_POST
 from jobs import access
 from jobs.forms import ShareForm
 from jobs.models import Job, ShareLink
-from jobs.views import AuthedRequest, image_type, preview_fallback
-
-
-def _get_rw_job_for_user(request: AuthedRequest, code: str) -> Job:
-    return access.get_rw_job_for_user(request.user, code)
+from jobs.views import preview_fallback
+from lib.http import AuthedRequest, image_response
 
 
 def _active_link(token: str) -> ShareLink:
@@ -37,7 +34,7 @@ def _active_link(token: str) -> ShareLink:
 
 @require_POST
 def share_create(request: AuthedRequest, code: str) -> HttpResponse:
-    job = _get_rw_job_for_user(request, code)
+    job = access.get_rw_job_for_user(request.user, code)
     form = ShareForm(request.POST)
     if job.state != Job.State.SUCCESS or not job.result_file:
         messages.error(request, "Only a finished image can be shared.")
@@ -54,7 +51,7 @@ def share_create(request: AuthedRequest, code: str) -> HttpResponse:
 @require_POST
 def share_revoke(request: AuthedRequest, token: str) -> HttpResponse:
     link = get_object_or_404(ShareLink, token=token)
-    job = _get_rw_job_for_user(request, str(link.job.code))
+    job = access.get_rw_job_for_user(request.user, str(link.job.code))
     ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     messages.success(request, "The link no longer works.")
     return redirect(job)
@@ -82,9 +79,7 @@ def share_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBase:
         raise Http404("No such file.")
     download = kind == "result" and "download" in request.GET
     name = job.download_name if kind == "result" else job.source_name
-    response = FileResponse(
-        field.open("rb"), as_attachment=download, filename=name, content_type=image_type(field.name)
-    )
+    response = image_response(field, name, download=download)
     _private(response)
     return response
 

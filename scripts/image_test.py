@@ -55,6 +55,11 @@ from urllib.parse import urlencode
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: devtools/ is a package at the top level
+
+from devtools import procs  # noqa: E402
+from devtools.procs import free_port  # noqa: E402
+
 IMAGE = "localhost/upscaler:test"
 BASE_IMAGE = "localhost/debian-minbase:trixie"
 # A TLS-intercepting proxy's CA, when the machine has one: handed to the build's PyPI
@@ -97,13 +102,7 @@ def run(cmd: Sequence[str], timeout: float, **kwargs: Any) -> str:
             f"{' '.join(cmd[:6])} ... exited {done.returncode}:\n"
             f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
-    return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return str(done.stdout)
 
 
 def wait_for(what: str, seconds: float, probe: Any, every: float = 0.5) -> Any:
@@ -363,12 +362,7 @@ def check_image(config: dict[str, Any], probe: Container) -> list[str]:
 def start_redis(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     """The host's redis-server, standing in for compose's `redis` service."""
     log = (tmp / "redis.log").open("wb")
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    proc = subprocess.Popen(procs.redis_command(port, tmp), stdout=log, stderr=subprocess.STDOUT)
 
     def answers() -> bool:
         if proc.poll() is not None:
@@ -606,8 +600,7 @@ def main(argv: list[str]) -> int:
         for c in reversed(containers):
             c.stop()
         if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
+            procs.stop(redis_proc)
         if args.fresh:  # what the rebuild left behind: old bases, layers of earlier builds
             subprocess.run(["buildah", "rmi", "--prune"], capture_output=True, check=False)
         if args.keep:

@@ -11,9 +11,7 @@ locks in Redis, or a web request still reading the cache, never meets a Redis al
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,28 +19,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: devtools/ is a package at the top level
+
+from devtools.procs import (  # noqa: E402
+    HOST,
+    PY,
+    engine_command,
+    port_open,
+    redis_answers,
+    redis_command,
+    redis_server,
+    worker_command,
+)
+
 VAR = ROOT / "var"
-PY = sys.executable
-HOST = "127.0.0.1"
 WEB_PORT = int(os.getenv("PORT", "8000"))
 ENGINE_PORT = int(os.getenv("ENGINE_PORT", "8100"))
 REDIS_PORT = int(os.getenv("REDIS_PORT", "6379"))
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex((HOST, port)) == 0
-
-
-def redis_answers(port: int) -> bool:
-    """Does a Redis on this port answer PING (not just accept the connection)?"""
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def wait_until(ready: Callable[[], bool], give_up: Callable[[], bool], seconds: float) -> bool:
@@ -127,28 +120,13 @@ def main() -> int:
             if port_open(REDIS_PORT):
                 print(f"Using the Redis already on port {REDIS_PORT}.")
             else:
-                redis = shutil.which("redis-server")
-                if not redis:
+                if not redis_server():
                     print("redis-server is not installed: run `make run` (it installs it).")
                     return 1
                 (VAR / "redis").mkdir(exist_ok=True)
                 # Its start-up notes (and its warning about memory overcommit) go to the file.
-                start(
-                    "redis",
-                    [
-                        redis,
-                        "--bind",
-                        HOST,
-                        "--port",
-                        str(REDIS_PORT),
-                        "--dir",
-                        str(VAR / "redis"),
-                        "--loglevel",
-                        "warning",
-                        "--logfile",
-                        str(VAR / "redis" / "redis.log"),
-                    ],
-                )
+                log = ("--loglevel", "warning", "--logfile", str(VAR / "redis" / "redis.log"))
+                start("redis", redis_command(REDIS_PORT, VAR / "redis", *log, persist=True))
                 if not wait_until(
                     lambda: redis_answers(REDIS_PORT), lambda: stopping or exited(procs), 30
                 ):
@@ -157,9 +135,8 @@ def main() -> int:
                     return 0 if stopping else 1
         if not (setup("migrate", "--noinput") and setup("ensure_demo_user")):
             return 0 if stopping else 1
-        engine = [PY, "-m", "apixo_engine", "--host", HOST, "--port", str(ENGINE_PORT)]
-        start("engine", [*engine, "--data-dir", str(VAR / "engine")])
-        start("worker", [PY, "manage.py", "rqworker", "default", "--with-scheduler"])
+        start("engine", engine_command(ENGINE_PORT, VAR / "engine", "--host", HOST))
+        start("worker", worker_command())
         start("cron", [PY, "manage.py", "runcron"])
         start("web", [PY, "manage.py", "runserver", f"{HOST}:{WEB_PORT}", "--noreload"])
         # A connection, not a request: the request log's first line would be ours.

@@ -9,12 +9,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import apixo
 from jobs.models import AuditEntry
-from jobs.views import AuthedRequest
+from lib.http import AuthedRequest, safe_next
 from spend import services as spend
 from spend.forms import QuotaForm, RangeForm, RefundForm
 
@@ -114,7 +113,4 @@ def spend_quota(request: AuthedRequest) -> HttpResponse:
 
 
 def _back(request: AuthedRequest) -> HttpResponse:
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        target = ""
-    return redirect(target or "spend")
+    return redirect(safe_next(request, request.POST.get("next")) or "spend")

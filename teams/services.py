@@ -11,13 +11,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from jobs.models import Budget, Charge, Invitation, Membership, Team, month_start
+from lib import emails
 
 Role = Membership.Role
 
@@ -65,10 +64,10 @@ def invitation_url(invitation: Invitation) -> str:
 
 def send_invitation(invitation: Invitation) -> None:
     context = {"invitation": invitation, "url": invitation_url(invitation)}
-    send_mail(
+    emails.send(
         f"You're invited to {invitation.team.name} on {settings.SITE_NAME}",
-        render_to_string("teams/invitation_email.txt", context),
-        None,
+        "teams/invitation_email.txt",
+        context,
         [invitation.email],
     )
 

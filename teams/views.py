@@ -11,12 +11,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import access
 from jobs.models import Invitation, Membership
-from jobs.views import AuthedRequest
+from lib.http import AuthedRequest, safe_next
 from teams import services as teams
 from teams.forms import BudgetForm, InviteForm, RoleForm, TeamForm
 
@@ -186,10 +185,7 @@ def switch_context(request: AuthedRequest) -> HttpResponse:
     """Work in a team (team=<code>) or in Personal (team empty)."""
     code = request.POST.get("team")
     access.set_context(request, _get_team_for_user(request, code) if code else None)
-    target = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        target = "/"
-    return redirect(target)
+    return redirect(safe_next(request, request.POST.get("next")) or "/")
 
 
 # --- the invitation link ------------------------------------------------------------------

@@ -10,72 +10,39 @@ import html
 import io
 import os
 import re
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import django_rq
 import pytest
-import redis
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client, override_settings
 from PIL import Image
 
+from devtools import procs
+from devtools.procs import free_port as free_port  # re-exported: the tests import it from here
 from jobs import throttle
 from jobs.models import Batch, Budget, Job, Membership, Team
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if not server:
+    if not procs.redis_server():
         pytest.fail(
             "redis-server is not installed (apt-get install redis-server); `make test` installs it."
         )
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(workdir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    else:
+    proc = subprocess.Popen(procs.redis_command(port, workdir), stdout=subprocess.DEVNULL)
+    if not procs.wait_redis(port, seconds=5):
         proc.kill()
         pytest.fail("redis-server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    yield f"redis://127.0.0.1:{port}/0"
+    procs.stop(proc)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -421,7 +421,7 @@ def test_the_production_server_works(production: dict[str, Any]) -> None:
     assert headers["Content-Type"].startswith("text/css")
     assert headers["Content-Encoding"] == "gzip"
     assert "immutable" in headers["Cache-Control"]
-    status, _, _ = _get(f"{base}/static/{manifest['vendor/htmx-2.min.js']}", **HTTPS)
+    status, _, _ = _get(f"{base}/static/{manifest['django_htmx/htmx-2.min.js']}", **HTTPS)
     assert status == 200
 
     # Docker's HEALTHCHECK script agrees.

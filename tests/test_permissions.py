@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
 from django.test import Client
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from jobs import tasks
@@ -23,6 +24,7 @@ from lib import fetch
 from tests.conftest import (
     add_member,
     cards,
+    image_bytes,
     make_job,
     make_team,
     make_team_job,
@@ -56,6 +58,7 @@ def world(alice: User, bob: User, charlie: User, monkeypatch: pytest.MonkeyPatch
     add_member(team, vic, Membership.Role.VIEWER)
     target = add_member(team, tom, Membership.Role.MEMBER)
     job = with_files(make_team_job(team, bob, Job.State.SUCCESS))
+    job.preview.save("p.webp", ContentFile(image_bytes("WEBP")))
     assert team.budget.reserve(1)
     queued = make_team_job(team, bob)
     failed = make_team_job(team, bob, Job.State.FAILED, fail_code="Timeout")
@@ -128,7 +131,13 @@ VIEWS: dict[str, tuple[str, Any, Any]] = {
     "job_retry": ("post", lambda w: reverse("job_retry", args=[w.failed.code]), None),
     "job_result": ("get", lambda w: reverse("job_result", args=[w.job.code]), None),
     "job_thumb": ("get", lambda w: reverse("job_thumb", args=[w.job.code]), None),
+    "job_preview": ("get", lambda w: reverse("job_preview", args=[w.job.code]), None),
     "job_source": ("get", lambda w: reverse("job_source", args=[w.job.code]), None),
+    "job_note": (
+        "post",
+        lambda w: reverse("job_note", args=[w.job.code]),
+        lambda w: {"note": "cover"},
+    ),
     "share_create": (
         "post",
         lambda w: reverse("share_create", args=[w.job.code]),
@@ -137,6 +146,7 @@ VIEWS: dict[str, tuple[str, Any, Any]] = {
     "share_revoke": ("post", lambda w: reverse("share_revoke", args=[w.link.token]), None),
     "share_page": ("get", lambda w: reverse("share_page", args=[w.link.token]), None),
     "share_result": ("get", lambda w: reverse("share_result", args=[w.link.token]), None),
+    "share_preview": ("get", lambda w: reverse("share_preview", args=[w.link.token]), None),
     "share_source": ("get", lambda w: reverse("share_source", args=[w.link.token]), None),
     "invitation": ("get", lambda w: reverse("invitation", args=[w.invitation.token]), None),
     "spend": ("get", lambda w: reverse("spend"), None),
@@ -178,11 +188,14 @@ EXPECTED: dict[str, list[Any]] = {
     "job_retry": WRITE,
     "job_result": READ,
     "job_thumb": READ,
+    "job_preview": READ,
     "job_source": READ,
+    "job_note": WRITE,
     "share_create": WRITE,
     "share_revoke": WRITE,
     "share_page": PUBLIC,
     "share_result": PUBLIC,
+    "share_preview": PUBLIC,
     "share_source": PUBLIC,
     "invitation": PUBLIC,
     "spend": STAFF_ONLY,
@@ -194,8 +207,59 @@ EXPECTED: dict[str, list[Any]] = {
 CASES = [(view, role, EXPECTED[view][n]) for view in VIEWS for n, role in enumerate(ROLES)]
 
 
+# Named URLs whose access is not about a team, job, share or spend object, each with where
+# it is tested: every other URL must have a row above, so a new view can't be missed.
+ELSEWHERE = {
+    "gallery": "the user's own gallery, or the team one switch_context picks (jobs/test_gallery)",
+    "team_list": "lists only the user's own teams (teams/test_teams)",
+    "batch_zip": "acts on access.visible_jobs only (jobs/test_batches)",
+    "batch_retry_failed": "acts on access.visible_jobs(writable=True) only (jobs/test_batches)",
+    "selection": "acts on access.visible_jobs only (jobs/test_batches)",
+    "source_signed": "public, behind a signed token (jobs/test_source_signed)",
+    "apixo_webhook": "public, behind a per-job secret (jobs/test_webhooks)",
+    "healthz": "public (jobs/test_health)",
+    "dev_emails": "DEBUG and staff only (test_dev)",
+    "account": "the logged-in user's own account (accounts/test_accounts)",
+    "signup": "public (accounts/test_accounts)",
+    "verify_email": "public, behind a signed token (accounts/test_accounts)",
+    "verify_resend": "public (accounts/test_accounts)",
+    "login": "public (accounts/test_auth_pages)",
+    "logout": "the session's own (accounts/test_auth_pages)",
+    "password_change": "the logged-in user's own (accounts/test_auth_pages)",
+    "password_change_done": "the logged-in user's own (accounts/test_auth_pages)",
+    "password_reset": "public (accounts/test_auth_pages)",
+    "password_reset_done": "public (accounts/test_auth_pages)",
+    "password_reset_confirm": "public, behind Django's reset token (accounts/test_auth_pages)",
+    "password_reset_complete": "public (accounts/test_auth_pages)",
+    "api_jobs": "API token auth, the token's user's jobs (api/test_api)",
+    "api_job": "API token auth, 404 for others' jobs (api/test_api)",
+    "api_job_result": "API token auth, 404 for others' jobs (api/test_api)",
+    "api_openapi": "public documentation (api/test_openapi)",
+    "api_webhook": "the logged-in user's own endpoint (api/test_outgoing)",
+    "api_tokens": "the logged-in user's own tokens (api/test_tokens)",
+    "preset_save": "the logged-in user's own presets (jobs/test_submit_form)",
+    "preset_delete": "the logged-in user's own presets, 404 for others' (jobs/test_submit_form)",
+    "api_token_revoke": "the logged-in user's own tokens, 404 for others' (api/test_tokens)",
+}
+
+
+def _url_names(resolver: URLResolver, namespace: str = "") -> set[str]:
+    names: set[str] = set()
+    for p in resolver.url_patterns:
+        if isinstance(p, URLResolver):
+            if p.namespace != "admin":  # Django's admin: staff only, its own checks
+                names |= _url_names(p, f"{p.namespace}:" if p.namespace else namespace)
+        elif p.name:  # a URLPattern
+            names.add(namespace + p.name)
+    return names
+
+
 def test_it_has_an_expectation_for_every_view() -> None:
     assert set(EXPECTED) == set(VIEWS)
+    routed = _url_names(get_resolver())
+    assert not set(VIEWS) & set(ELSEWHERE)
+    assert routed - set(VIEWS) - set(ELSEWHERE) == set(), "a view without a row in the matrix"
+    assert set(VIEWS) | set(ELSEWHERE) <= routed, "a row for a URL that no longer exists"
 
 
 @pytest.mark.parametrize(("view", "role", "expected"), CASES)

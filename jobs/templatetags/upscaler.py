@@ -1,10 +1,17 @@
+"""Template filters and tags every template has (TEMPLATES builtins): money, durations and
+the live poller's URL."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
+from django.template.context import Context
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 
 from jobs.models import Job
 from lib.money import cents as format_cents
@@ -52,3 +59,24 @@ def left(when: datetime | None) -> str:
     if s < 60:
         return f"about {max(5, 5 * round(s / 5))} s left"
     return f"about {round(s / 60)} min left"
+
+
+@register.simple_tag(takes_context=True)
+def poll_url(context: Context) -> SafeString:
+    """The live poller's next request (#poller's hx-get), from what the page or the last poll
+    saw: since/oldest (change stamps of the cards shown), job (one job's page), team, the
+    gallery's filters, v (the gallery's version: 204 while it is unchanged), r (deletions
+    seen) and p (the APIXO pause seen)."""
+    only, team, filters = context.get("only"), context.get("team"), context.get("filter_query")
+    parts = [f"since={context.get('since', '')}", f"oldest={context.get('oldest', '')}"]
+    if only:
+        parts.append(f"job={only}")
+    if team:
+        parts.append(f"team={team.code}")
+    if filters and not only:
+        parts.append(filters)
+    for name, key in (("v", "v"), ("r", "removed"), ("p", "apixo_pause")):
+        if value := context.get(key):
+            parts.append(f"{name}={value}")
+    # Each value escaped for the attribute, the separators not (as the template wrote it).
+    return mark_safe(reverse("gallery_poll") + "?" + "&".join(conditional_escape(p) for p in parts))

@@ -537,3 +537,13 @@ document.addEventListener("keydown", function (e) {
     if (document.visibilityState === "visible" && document.hasFocus()) seen();
   });
 })();
+
+// Cancel and Retry answer with their own card; their answer's HX-Trigger (jobs-changed)
+// makes the poller look at once for the rest (a retry's new card, the spend), even on a
+// page that was not polling because nothing was in flight.
+document.addEventListener("jobs-changed", function () {
+  var poller = document.getElementById("poller");
+  if (poller && window.htmx) {
+    htmx.ajax("GET", poller.getAttribute("hx-get"), { source: poller, swap: "none" });
+  }
+});

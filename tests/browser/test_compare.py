@@ -90,7 +90,7 @@ def _divider_x(page: Page) -> float:
 
 
 def _view(page: Page) -> dict[str, float]:
-    return page.evaluate(
+    view: dict[str, float] = page.evaluate(
         """() => {
             const s = getComputedStyle(document.getElementById('compare-stage'));
             return {x: parseFloat(s.getPropertyValue('--tx')) || 0,
@@ -98,6 +98,7 @@ def _view(page: Page) -> dict[str, float]:
                     zoom: parseFloat(s.getPropertyValue('--zoom')) || 1};
         }"""
     )
+    return view
 
 
 def _drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:

@@ -222,7 +222,7 @@ class Client:
 
     def wait(self, task_id: str, timeout: float = 15.0) -> dict[str, Any]:
         """Poll until the task is finished (success or failed)."""
-        return wait_for(lambda: _finished(self.data(task_id)), timeout)
+        return dict(wait_for(lambda: _finished(self.data(task_id)), timeout))
 
     def balance(self) -> requests.Response:
         return self.session.get(f"{self.base_url}/api/v1/apikeys/current-balance", timeout=10)

@@ -3,13 +3,9 @@ scheduler, next to the test run's own Redis and pytest-django's live server."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,34 +15,11 @@ import pytest
 import redis
 from django.db import connection
 
+from devtools import procs
+from devtools.procs import free_port
 from jobs.models import Job
-from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait_http(url: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up in {seconds} s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    # A worker's scheduler and work horses are its children: stop any left behind.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _database_env() -> dict[str, str]:
@@ -74,25 +47,13 @@ def engine(tmp_path: Path, live_server: Any, engine_extra_hosts: list[str]) -> I
     env["ENGINE_CALLBACK_DELAY_FACTOR"] = "0.05"
     # Lanczos keeps the suite fast; a task asks for a real model with ?engine_model=.
     env.setdefault("ENGINE_MODEL", "lanczos")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "apixo_engine",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "engine"),
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    proc = subprocess.Popen(procs.engine_command(port, tmp_path / "engine"), cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(url + "/healthz")
+        procs.wait_http(url + "/healthz")
         yield url
     finally:
-        _stop(proc)
+        procs.stop(proc)
 
 
 @pytest.fixture
@@ -133,14 +94,14 @@ def start_process(
             **overrides,
         }
         proc = subprocess.Popen(
-            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, start_new_session=True
+            [procs.PY, "manage.py", *command], cwd=ROOT, env=env, start_new_session=True
         )
         started.append(proc)
         return proc
 
     yield start
     for proc in started:
-        _stop(proc)
+        procs.stop(proc)
 
 
 @pytest.fixture
@@ -151,7 +112,7 @@ def start_worker(
     redis.Redis.from_url(redis_url).flushdb()
 
     def start(**overrides: str) -> subprocess.Popen[bytes]:
-        return start_process("rqworker", "default", "--with-scheduler", **overrides)
+        return start_process(*procs.worker_command()[2:], **overrides)
 
     return start
 

@@ -32,9 +32,10 @@ from django.test import Client
 from PIL import Image
 from rq import Worker
 
+from devtools import procs
 from jobs.models import Budget, Charge, Job
 from tests.conftest import free_port, make_user
-from tests.integration.conftest import _database_env, _stop, _wait_http
+from tests.integration.conftest import _database_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -78,11 +79,11 @@ def s3_endpoint(tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(url + "/moto-api/", seconds=30)
+        procs.wait_http(url + "/moto-api/", seconds=30)
         _s3(url).create_bucket(Bucket=BUCKET)
         yield url
     finally:
-        _stop(proc)
+        procs.stop(proc)
 
 
 def _s3(endpoint: str) -> Any:
@@ -139,7 +140,7 @@ class Host:
             "4",
             "upscaler_site.wsgi:application",
         )
-        _wait_http(self.url + "/accounts/login/", seconds=40)
+        procs.wait_http(self.url + "/accounts/login/", seconds=40)
 
     def start_worker(self) -> None:
         manage = str(ROOT / "manage.py")
@@ -167,7 +168,7 @@ class Host:
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
-            _stop(proc)
+            procs.stop(proc)
         self.procs.clear()
 
     def log(self) -> str:
@@ -247,14 +248,14 @@ def two_hosts(tmp_path: Path, redis_url: str, s3_endpoint: str) -> Iterator[tupl
         hosts.append(Host(name, root, env, port))
     a, b = hosts
     try:
-        _wait_http(engine_url + "/healthz")
+        procs.wait_http(engine_url + "/healthz")
         for host in hosts:
             host.start_web()
         yield a, b, engine_url
     finally:
         for host in hosts:
             host.stop_all()
-        _stop(engine)
+        procs.stop(engine)
 
 
 def _session(user: Any) -> requests.Session:
