@@ -462,7 +462,12 @@ def _card(request: AuthedRequest, job: Job) -> HttpResponse:
     card, the spend, the batches; it does even where nothing was in flight."""
     card = for_cards(Job.objects.filter(pk=job.pk).select_related("user")).get()
     # Cancel and Retry are only shown, and only allowed, to those who may submit.
-    response = render(request, "jobs/card_answer.html", {"job": card, "can_submit": True})
+    context = {
+        "job": card,
+        "can_submit": True,
+        "estimates": estimates.table() if card.in_flight else None,
+    }
+    response = render(request, "jobs/card_answer.html", context)
     return trigger_client_event(response, "jobs-changed")
 
 

@@ -25,7 +25,7 @@ from tests.conftest import image_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 S = Job.State
-BOMBS = Path(__file__).resolve().parents[1] / "bench" / "fixtures"
+BOMBS = Path(__file__).resolve().parents[2] / "bench" / "fixtures"
 pillow_heif.register_heif_opener()
 
 
