@@ -108,6 +108,8 @@ def _schemas() -> dict[str, Any]:
                 "advice",
                 "charged_cents",
                 "reused",
+                "waiting",
+                "eta",
                 "created",
                 "submitted_at",
                 "finished_at",
@@ -152,9 +154,41 @@ def _schemas() -> dict[str, Any]:
                     "description": "A copy of an earlier result of the same source, tier and "
                     "format: no APIXO task, no charge.",
                 },
+                "waiting": {
+                    "description": "What a queued job is waiting for before its next try, "
+                    "as its card in the gallery says it; null when nothing in particular.",
+                    "anyOf": [_ref("Waiting"), {"type": "null"}],
+                },
+                "eta": _nullable(
+                    "string",
+                    format="date-time",
+                    description="When an in-flight job should be done, learnt from this "
+                    "site's recent jobs of its tier; null without enough of them, while "
+                    "submissions are paused, or once the job has finished.",
+                ),
                 "created": when,
                 "submitted_at": _nullable("string", format="date-time"),
                 "finished_at": _nullable("string", format="date-time"),
+            },
+        },
+        "Waiting": {
+            "type": "object",
+            "required": ["reason", "text", "next_try_at"],
+            "properties": {
+                "reason": {
+                    "type": "string",
+                    "enum": [v for v in Job.Wait.values if v],
+                    "description": "busy: APIXO answered 429; error: APIXO answered 5xx; "
+                    "unreachable: APIXO could not be reached; source: the source link did "
+                    "not answer; paused: submissions are paused (APIXO refused our "
+                    "key/balance); slot: waiting for a free submission slot.",
+                },
+                "text": {"type": "string", "description": "What the job's card says."},
+                "next_try_at": _nullable(
+                    "string",
+                    format="date-time",
+                    description="When the next try is due; null while waiting for a slot.",
+                ),
             },
         },
         "Result": {

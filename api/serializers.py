@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
+from jobs import estimates
 from jobs.models import Job
 
 
@@ -15,10 +16,24 @@ def _time(value: Any) -> str | None:
     return value.isoformat() if value else None
 
 
-def job_json(job: Job) -> dict[str, Any]:
+def _waiting(job: Job) -> dict[str, Any] | None:
+    """What a queued job waits for, as its card says it; null when nothing in particular."""
+    if not job.waiting:
+        return None
+    counts_down = job.wait_seconds is not None
+    return {
+        "reason": job.wait_reason,
+        "text": job.waiting,
+        "next_try_at": _time(job.next_check_at) if counts_down else None,
+    }
+
+
+def job_json(job: Job, table: dict[str, Any] | None = None) -> dict[str, Any]:
     """A job as the API (and the webhooks) show it. Select user, team and retry_of, and
-    annotate the ledger (jobs.models.for_cards), or each job costs a query more."""
+    annotate the ledger (jobs.models.for_cards), or each job costs a query more. `table`
+    is jobs.estimates.table() (read once for a list; by default read here, from the cache)."""
     site = settings.SITE_URL
+    eta = job.eta(estimates.table() if table is None else table) if job.in_flight else None
     done = job.state == Job.State.SUCCESS and bool(job.result_file)
     return {
         "id": str(job.code),
@@ -53,6 +68,8 @@ def job_json(job: Job) -> dict[str, Any]:
         # From the ledger (charges less refunds): a failed job APIXO accepted was billed too.
         "charged_cents": job.charged_cents,
         "reused": job.reused_from_id is not None,
+        "waiting": _waiting(job),
+        "eta": _time(eta),
         "created": _time(job.created),
         "submitted_at": _time(job.submitted_at),
         "finished_at": _time(job.finished_at),

@@ -37,7 +37,7 @@ from django.views.decorators.http import require_GET
 from api.models import ApiToken
 from api.schema import openapi_document
 from api.serializers import job_json
-from jobs import access, tasks, throttle
+from jobs import access, estimates, tasks, throttle
 from jobs.forms import SubmitForm
 from jobs.models import Batch, Job, Membership, SubmitDefaults, for_cards
 from jobs.submit import QuotaExceeded, quota_message, submit_batch
@@ -122,7 +122,9 @@ def api_view(*methods: str, query: tuple[str, ...] = ()) -> Callable[[ApiView], 
 
 
 def _jobs(qs: Any) -> list[dict[str, Any]]:
-    return [job_json(j) for j in for_cards(qs.select_related("user", "team", "retry_of"))]
+    learnt = estimates.table()
+    jobs = for_cards(qs.select_related("user", "team", "retry_of"))
+    return [job_json(j, learnt) for j in jobs]
 
 
 # --- views --------------------------------------------------------------------------------

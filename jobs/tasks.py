@@ -299,7 +299,8 @@ def _fetch_source(job: Job) -> bool:
             got = fetch.download(job.source_url, tmp, max_bytes=settings.UPLOAD_MAX_BYTES)
             info = inspect_image(tmp, got.size, full_decode=True)
         except fetch.FetchError as e:
-            if not e.permanent and job.submit_attempts < settings.APIXO_SUBMIT_ATTEMPTS:
+            # The card says "try n of APIXO_SUBMIT_ATTEMPTS": that many fetches in all.
+            if not e.permanent and job.submit_attempts + 1 < settings.APIXO_SUBMIT_ATTEMPTS:
                 Job.objects.filter(pk=job.pk).update(submit_attempts=F("submit_attempts") + 1)
                 job.submit_attempts += 1
                 wait(job, start_job, backoff(job.submit_attempts), Job.Wait.SOURCE)
