@@ -476,7 +476,7 @@ def _completion_to_success(
             [
                 "median completion to the CARD's success <= 2 s (learnt; the page's poll)",
                 f"{card_now:.2f} s",
-                f"{card_before:.2f} s (2-s poll)",
+                f"{card_before:.2f} s (round 2, 2-s poll)",
                 verdict(card_now <= 2),
             ],
             [
