@@ -11,9 +11,10 @@ from rq import cron
 from jobs.notifications import notify_finished_batches
 from jobs.retention import purge_expired
 from jobs.sweep import sweep_temp_files
-from jobs.tasks import reconcile
+from jobs.tasks import reconcile_from_cron
 
-cron.register(reconcile, "default", interval=settings.RECONCILE_INTERVAL)
+# A late copy of a run (the worker was behind) returns at once: reconcile_from_cron.
+cron.register(reconcile_from_cron, "default", interval=settings.RECONCILE_INTERVAL)
 
 # Does nothing while RETENTION_DAYS is 0 (keep until deleted).
 cron.register(purge_expired, "default", interval=3600)

@@ -8,13 +8,14 @@ None sleeps: waiting is a job scheduled for later with enqueue_in (the worker ru
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import random
 import struct
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -64,8 +65,10 @@ def enqueue_start(job_id: int) -> None:
     If Redis went away since queue_is_up() said yes, the job stays queued with no
     next_check_at, which the reconciler's next run treats as overdue: it starts it.
     """
+    # Its RQ id names the row's next_check_at (rq_id), as schedule()'s do.
+    due = Job.objects.filter(pk=job_id).values_list("next_check_at", flat=True).first()
     try:
-        _queue().enqueue(start_job, job_id)
+        _queue().enqueue(start_job, job_id, job_id=rq_id(job_id, due))
     except (redis.ConnectionError, redis.TimeoutError) as e:
         logger.warning("Job %s: not enqueued (%s); the reconciler will start it", job_id, e)
         Job.objects.filter(pk=job_id, state=S.QUEUED).update(next_check_at=None)
@@ -95,16 +98,57 @@ def schedule(func: Any, job_id: int, delay: float, *args: Any) -> None:
     """Run func(job_id, *args) in `delay` seconds, and note on the job when that is due.
 
     The note (next_check_at) is what the reconciler reads: the database, not Redis, knows
-    what work every in-flight job is waiting for.
+    what work every in-flight job is waiting for. The RQ job's id is made from it
+    (rq_id), so the reconciler can tell work that is still coming from work Redis lost.
     """
     delay = max(0.0, delay)
-    Job.objects.filter(pk=job_id).update(next_check_at=timezone.now() + timedelta(seconds=delay))
+    due = timezone.now() + timedelta(seconds=delay)
+    Job.objects.filter(pk=job_id).update(next_check_at=due)
+    _enqueue(func, job_id, due, delay, *args)
+
+
+def _enqueue(func: Any, job_id: int, due: datetime, delay: float, *args: Any) -> None:
     if delay == 0:
         # Straight onto the queue: work due now must not depend on RQ's scheduler, which
         # may be the thing that died (its lock outlives a killed worker by a minute).
-        _queue().enqueue(func, job_id, *args)
+        _queue().enqueue(func, job_id, *args, job_id=rq_id(job_id, due))
     else:
-        _queue().enqueue_in(timedelta(seconds=delay), func, job_id, *args)
+        _queue().enqueue_in(
+            timedelta(seconds=delay), func, job_id, *args, job_id=rq_id(job_id, due)
+        )
+
+
+def rq_id(job_id: int, due: datetime | None) -> str:
+    """The RQ id of a job's next piece of work, due at `due` (its next_check_at): one id
+    per schedule() call, which the database row names."""
+    stamp = 0 if due is None else round(due.timestamp() * 1_000_000)
+    return f"upscaler-job-{job_id}-{stamp}"
+
+
+# RQ statuses of an entry that will still run (a started one on a dead worker is
+# _reclaim_dead_claims' business; an overdue scheduled one is moved by _missing).
+COMING = ("queued", "scheduled", "started", "deferred")
+
+
+def _superseded(job: Job, func: Any) -> bool:
+    """Whether the RQ job running func for this job is a stale copy: a later schedule() of
+    this job's work (a reconciler's resend, a callback's confirmation) is in the queue and
+    will do the same. Such a copy returns at once, so one job's polls never run in two
+    chains. When the later entry isn't there (Redis lost it), this copy goes on."""
+    from rq import get_current_job
+    from rq.job import Job as RQJob
+
+    current = get_current_job()
+    if current is None or current.func_name != f"{__name__}.{func.__name__}":
+        return False
+    expected = rq_id(job.pk, job.next_check_at)
+    if current.id == expected or not current.id.startswith(f"upscaler-job-{job.pk}-"):
+        return False
+    try:
+        later = RQJob.fetch_many([expected], connection=current.connection)[0]
+        return later is not None and later.get_status(refresh=False) in COMING
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
 
 
 def backoff(attempt: int) -> float:
@@ -194,7 +238,7 @@ def job_code_from_token(token: str) -> str | None:
 def start_job(job_id: int) -> None:
     """Download and check a URL source (uploads were checked on upload), then submit."""
     job = Job.objects.filter(pk=job_id).first()
-    if job is None or job.state != S.QUEUED:
+    if job is None or job.state != S.QUEUED or _superseded(job, start_job):
         return
     if job.source_url and not job.source_file and not _fetch_source(job):
         return
@@ -427,7 +471,7 @@ def poll_job(job_id: int, errors: int = 0) -> None:
     errors counts consecutive failed status reads, for the backoff.
     """
     job = Job.objects.select_related("budget").filter(pk=job_id).first()
-    if job is None or job.state not in (S.PENDING, S.PROCESSING):
+    if job is None or job.state not in (S.PENDING, S.PROCESSING) or _superseded(job, poll_job):
         return
     if _past_deadline(job):
         job.fail(
@@ -628,8 +672,10 @@ def reconcile() -> dict[str, int]:
 
     Run every RECONCILE_INTERVAL s by `manage.py runcron`. The database is the source of
     truth: after a worker was killed, or Redis restarted or was flushed, this rebuilds the
-    queue from the jobs' states. Work enqueued twice is harmless: every task function
-    re-reads the job and moves it by conditional UPDATE.
+    queue from the jobs' states. Only work whose RQ entry is really gone is enqueued again
+    (_missing): an overdue job whose entry still waits in the queue is a busy worker's, and
+    a second copy would only make it busier. Work enqueued twice would still be harmless:
+    every task function re-reads the job and moves it by conditional UPDATE.
 
     A job stuck in `submitting` lost its worker in mid-request, so APIXO may or may not
     have the task: it is sent again, with the possible first charge recorded as the
@@ -641,13 +687,12 @@ def reconcile() -> dict[str, int]:
     counts = {"started": 0, "polled": 0, "resent": 0, "reclaimed": 0}
     counts["reclaimed"], counts["resent"] = _reclaim_dead_claims()
     queued_due = now - timedelta(seconds=settings.RECONCILE_QUEUED_GRACE)
-    for job_id in _overdue(Job.objects.filter(state=S.QUEUED), queued_due):
-        schedule(start_job, job_id, 0)
-        counts["started"] += 1
+    for job_id, seen in _missing(_overdue(Job.objects.filter(state=S.QUEUED), queued_due)):
+        counts["started"] += _resume(start_job, job_id, seen, (S.QUEUED,))
     due = now - timedelta(seconds=settings.RECONCILE_GRACE)
-    for job_id in _overdue(Job.objects.filter(state__in=(S.PENDING, S.PROCESSING)), due):
-        schedule(poll_job, job_id, 0)
-        counts["polled"] += 1
+    polling = (S.PENDING, S.PROCESSING)
+    for job_id, seen in _missing(_overdue(Job.objects.filter(state__in=polling), due)):
+        counts["polled"] += _resume(poll_job, job_id, seen, polling)
     stuck_since = now - timedelta(seconds=settings.SUBMIT_STUCK_AFTER)
     for job in Job.objects.filter(state=S.SUBMITTING, updated__lt=stuck_since):
         if resend_unknown(job, WORKER_DIED_SUBMITTING):
@@ -655,6 +700,23 @@ def reconcile() -> dict[str, int]:
     if any(counts.values()):
         logger.info("Reconciler: %s", counts)
     return counts
+
+
+def reconcile_from_cron() -> dict[str, int]:
+    """The cron's entry (jobs/cron.py): reconcile, unless another run started less than
+    most of an interval ago.
+
+    The cron queues a run every RECONCILE_INTERVAL s on the queue the work is on, so while
+    the worker is behind, runs pile up behind that work (66 in a minute, in the flushed-Redis
+    test) and then run back to back. Those late copies return here at once.
+    """
+    window = max(1, int(settings.RECONCILE_INTERVAL * 800))  # ms: 80% of an interval
+    try:
+        conn = django_rq.get_connection("default")
+        first = conn.set("upscaler:reconcile:ran", 1, nx=True, px=window)
+    except (redis.ConnectionError, redis.TimeoutError):
+        first = True  # reconcile() copes with a Redis that is away
+    return reconcile() if first else {}
 
 
 def _reclaim_dead_claims() -> tuple[int, int]:
@@ -709,9 +771,54 @@ def _reclaim_dead_claims() -> tuple[int, int]:
     return reclaimed, resent
 
 
-def _overdue(jobs: Any, before: Any) -> list[int]:
+def _overdue(jobs: Any, before: Any) -> list[tuple[int, datetime | None]]:
     q = jobs.filter(next_check_at__lt=before) | jobs.filter(next_check_at__isnull=True)
-    return list(q.order_by("next_check_at").values_list("pk", flat=True)[:1000])
+    return list(q.order_by("next_check_at").values_list("pk", "next_check_at")[:1000])
+
+
+def _missing(
+    overdue: list[tuple[int, datetime | None]],
+) -> list[tuple[int, datetime | None]]:
+    """The overdue jobs whose next piece of work has no RQ entry that will still run.
+
+    One pipelined read of the entries the rows name (rq_id). An entry still queued or
+    started is left alone. A scheduled one that is overdue means RQ's scheduler isn't
+    moving it (its holder died): it is moved to the queue here, once (the registry's ZREM
+    decides between us and a scheduler that wakes up).
+    """
+    from rq.exceptions import InvalidJobOperation
+    from rq.job import Job as RQJob
+    from rq.registry import ScheduledJobRegistry
+
+    if not overdue:
+        return []
+    conn = django_rq.get_connection("default")
+    try:
+        entries = RQJob.fetch_many([rq_id(pk, seen) for pk, seen in overdue], connection=conn)
+    except (redis.ConnectionError, redis.TimeoutError):
+        return overdue  # nothing can be enqueued now either; schedule() will say so
+    scheduled = ScheduledJobRegistry("default", connection=conn)
+    missing = []
+    for (pk, seen), entry in zip(overdue, entries, strict=True):
+        status = None if entry is None else entry.get_status(refresh=False)
+        if status == "scheduled" and entry is not None:
+            with contextlib.suppress(InvalidJobOperation):
+                scheduled.requeue(entry)
+            continue
+        if status not in COMING:
+            missing.append((pk, seen))
+    return missing
+
+
+def _resume(func: Any, job_id: int, seen: datetime | None, states: tuple[str, ...]) -> int:
+    """Enqueue func for a job whose work Redis lost, unless the job moved on since the
+    reconciler read it (its next_check_at or state changed): return 1 if enqueued."""
+    claimed = Job.objects.filter(pk=job_id, state__in=states, next_check_at=seen).update(
+        next_check_at=timezone.now()
+    )
+    if claimed:
+        schedule(func, job_id, 0)
+    return claimed
 
 
 def confirm_callback(job_id: int) -> None:

@@ -110,10 +110,10 @@ def test_schedule_records_when_work_is_due(alice: Any, monkeypatch: pytest.Monke
     calls: list[tuple[str, Any]] = []
 
     class Queue:
-        def enqueue_in(self, when: Any, *args: Any) -> None:
+        def enqueue_in(self, when: Any, *args: Any, **options: Any) -> None:
             calls.append(("later", when))
 
-        def enqueue(self, *args: Any) -> None:
+        def enqueue(self, *args: Any, **options: Any) -> None:
             calls.append(("now", None))
 
     monkeypatch.setattr(tasks, "_queue", Queue)
@@ -129,10 +129,10 @@ def test_work_due_now_skips_rqs_scheduler(alice: Any, monkeypatch: pytest.Monkey
     calls: list[str] = []
 
     class Queue:
-        def enqueue_in(self, *args: Any) -> None:
+        def enqueue_in(self, *args: Any, **options: Any) -> None:
             calls.append("later")
 
-        def enqueue(self, *args: Any) -> None:
+        def enqueue(self, *args: Any, **options: Any) -> None:
             calls.append("now")
 
     monkeypatch.setattr(tasks, "_queue", Queue)

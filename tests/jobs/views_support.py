@@ -17,7 +17,7 @@ class FakeQueue:
     def __init__(self) -> None:
         self.enqueued: list[tuple[Any, tuple[Any, ...]]] = []
 
-    def enqueue(self, func: Any, *args: Any) -> None:
+    def enqueue(self, func: Any, *args: Any, **options: Any) -> None:
         self.enqueued.append((func, args))
 
 
