@@ -574,3 +574,28 @@ document.addEventListener("jobs-changed", function () {
     htmx.ajax("GET", poller.getAttribute("hx-get"), { source: poller, swap: "none" });
   }
 });
+
+// A card swapped in place (Cancel's or Retry's answer, a live update of the grid) takes
+// the focused button with it, and the focus would fall back to <body>. Put it on the same
+// card's matching control, or its next action (Cancel -> Retry -> "Retried -> new job").
+(function () {
+  var last = null; // {el, code, text} of the last focused control on a card
+  document.addEventListener("focusin", function (e) {
+    var card = e.target instanceof Element && e.target.closest("#job-grid .card[data-code]");
+    last = card ? { el: e.target, code: card.dataset.code, text: e.target.textContent.trim() } : null;
+  });
+  function restore() {
+    if (!last || last.el.isConnected) return; // still there, or the user went elsewhere
+    var active = document.activeElement;
+    if (active && active !== document.body) return;
+    var card = document.querySelector('#job-grid .card[data-code="' + last.code + '"]');
+    if (!card) return;
+    var controls = Array.from(card.querySelectorAll("a[href], button, input:not([type=hidden])"));
+    var target = controls.find(function (el) { return el.textContent.trim() === last.text && last.text !== ""; })
+      || card.querySelector(".card-body form button, .card-body .retried a, .card-body .actions a")
+      || controls[0];
+    if (target) target.focus({ preventScroll: true });
+  }
+  document.addEventListener("htmx:afterSettle", restore);
+  document.addEventListener("htmx:oobAfterSwap", restore);
+})();
