@@ -169,6 +169,15 @@ def test_card_links_name_their_image(alice: User, alice_client: Client) -> None:
     assert thumb and _text(thumb.group(1)).strip() == "Open waiting.jpg: Queued"
 
 
+def test_card_buttons_name_their_image(alice: User, alice_client: Client) -> None:
+    """Several failed cards must not read as identical Retry buttons to a screen reader."""
+    make_job(alice, Job.State.FAILED, source_name="moon.png", fail_code="Timeout")
+    card = alice_client.get("/").content.decode().split('aria-label="moon.png"')[1]
+    card = card.split("</article>")[0]
+    buttons = {_text(m).strip() for m in re.findall(r"<button[^>]*>(.*?)</button>", card, re.S)}
+    assert "Retry (new job, $0.01) moon.png" in buttons
+
+
 # --- the context switcher ---------------------------------------------------------------------
 
 
