@@ -9,9 +9,9 @@ from django.conf import settings
 from rq import cron
 
 from jobs.notifications import notify_finished_batches
+from jobs.recovery import reconcile
 from jobs.retention import purge_expired
 from jobs.sweep import sweep_temp_files
-from jobs.tasks import reconcile
 
 cron.register(reconcile, "default", interval=settings.RECONCILE_INTERVAL)
 
