@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from jobs import access, stamps, views
+from jobs import access, estimates, stamps, views
 from jobs.models import Job
 
 
@@ -31,7 +31,12 @@ def card_poll(request: HttpRequest, code: str) -> HttpResponse:
     since = request.GET.get("since")
     if since is not None and job.updated <= stamps.from_stamp(since):
         return HttpResponse(status=204)
-    context = {"job": job, "can_submit": member is None or member.can_submit}
+    # What the app's own card reads (its in-flight estimate), as the gallery's poll gives it.
+    context = {
+        "job": job,
+        "can_submit": member is None or member.can_submit,
+        "estimates": estimates.table(),
+    }
     response = render(request, "jobs/gallery.html#job-card", context)
     response["X-Since"] = stamps.stamp(job.updated)
     return response
