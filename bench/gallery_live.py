@@ -62,7 +62,7 @@ def main() -> int:
         from django.contrib.auth.models import User
         from django.utils import timezone
 
-        from jobs import versions, views
+        from jobs import stamps, versions, views
         from jobs.models import Batch, Budget, Job
 
         stack.start_gunicorn()
@@ -113,11 +113,11 @@ def main() -> int:
         def run(design: str, tabs: int) -> dict[str, float]:
             per_tick = tabs * (1 if design == "ours" else CARDS)
             ticks = max(3, math.ceil(min_requests / per_tick))
-            start_stamp = views._stamp(Job.objects.filter(pk__in=pks).latest("updated").updated)
+            start_stamp = stamps.stamp(Job.objects.filter(pk__in=pks).latest("updated").updated)
             tab_since = [start_stamp] * tabs
             tab_version = [versions.current(user.pk, None)] * tabs
             card_since = {
-                (t, c): views._stamp(j.updated)
+                (t, c): stamps.stamp(j.updated)
                 for t in range(tabs)
                 for c, j in enumerate(Job.objects.filter(pk__in=pks).order_by("pk"))
             }

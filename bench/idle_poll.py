@@ -72,7 +72,7 @@ def main() -> int:
         from django.test.utils import CaptureQueriesContext
         from django.utils import timezone
 
-        from jobs import versions, views
+        from jobs import stamps, versions, views
         from jobs.models import Batch, Budget, Job
         from teams.services import create_team
 
@@ -114,12 +114,12 @@ def main() -> int:
         cards = list(
             Job.objects.filter(user=user, team=None).order_by("-created")[: views.PAGE_SIZE]
         )
-        since = views._stamp(max(c.updated for c in cards))
-        oldest = views._stamp(cards[-1].created)
+        since = stamps.stamp(max(c.updated for c in cards))
+        oldest = stamps.stamp(cards[-1].created)
         team_cards = list(Job.objects.filter(team=team).order_by("-created")[: views.PAGE_SIZE])
         team_query = (
-            f"since={views._stamp(max(c.updated for c in team_cards))}"
-            f"&oldest={views._stamp(team_cards[-1].created)}&team={team.code}"
+            f"since={stamps.stamp(max(c.updated for c in team_cards))}"
+            f"&oldest={stamps.stamp(team_cards[-1].created)}&team={team.code}"
         )
         cookie = login_cookie(user)
 

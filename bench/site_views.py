@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from jobs import access, views
+from jobs import access, estimates, stamps, views
 from jobs.models import Job
 
 
@@ -29,11 +29,16 @@ def bare_204(request: HttpRequest) -> HttpResponse:
 def card_poll(request: HttpRequest, code: str) -> HttpResponse:
     job, member = access.get_job_for_user(request.user, code)  # type: ignore[arg-type]
     since = request.GET.get("since")
-    if since is not None and job.updated <= views._from_stamp(since):
+    if since is not None and job.updated <= stamps.from_stamp(since):
         return HttpResponse(status=204)
-    context = {"job": job, "can_submit": member is None or member.can_submit}
+    # What the app's own card reads (its in-flight estimate), as the gallery's poll gives it.
+    context = {
+        "job": job,
+        "can_submit": member is None or member.can_submit,
+        "estimates": estimates.table(),
+    }
     response = render(request, "jobs/gallery.html#job-card", context)
-    response["X-Since"] = views._stamp(job.updated)
+    response["X-Since"] = stamps.stamp(job.updated)
     return response
 
 
@@ -42,7 +47,7 @@ def gallery_naive(request: HttpRequest) -> HttpResponse:
     """The app's gallery page with every card of the account at once and no select_related
     (the app's context otherwise, so the page stays the app's own as it evolves)."""
     member = access.current_membership(request)
-    context = views._gallery_context(request, member)  # type: ignore[arg-type]
+    context = views.gallery_context(request, member)  # type: ignore[arg-type]
     if member is not None:
         jobs = Job.objects.filter(team_id=member.team_id)
     else:
@@ -51,7 +56,7 @@ def gallery_naive(request: HttpRequest) -> HttpResponse:
     context.update(
         page=Paginator(cards, max(1, len(cards))).get_page(1),
         cards=cards,
-        oldest=views._stamp(cards[-1].created) if cards else "0",
+        oldest=stamps.stamp(cards[-1].created) if cards else "0",
     )
     return render(request, "jobs/gallery.html", context)
 
@@ -60,7 +65,7 @@ def gallery_naive(request: HttpRequest) -> HttpResponse:
 def poll_exists(request: HttpRequest) -> HttpResponse:
     """The personal idle poll as it was before the gallery's change counter: an EXISTS query
     for the gallery's jobs changed since the client's stamp (what a live view usually does)."""
-    since = views._from_stamp(request.GET.get("since"))
+    since = stamps.from_stamp(request.GET.get("since"))
     if not access.gallery_jobs(request.user, None).filter(updated__gt=since).exists():  # type: ignore[arg-type]
         return HttpResponse(status=204)
     return views.gallery_poll(request)  # type: ignore[arg-type]

@@ -9,9 +9,9 @@ from django.conf import settings
 from rq import cron
 
 from jobs.notifications import notify_finished_batches
+from jobs.recovery import reconcile_from_cron
 from jobs.retention import purge_expired
 from jobs.sweep import sweep_temp_files
-from jobs.tasks import reconcile_from_cron
 
 # A late copy of a run (the worker was behind) returns at once: reconcile_from_cron.
 cron.register(reconcile_from_cron, "default", interval=settings.RECONCILE_INTERVAL)

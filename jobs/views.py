@@ -42,6 +42,7 @@ from jobs.models import (
     for_cards,
     latest_change,
 )
+from jobs.stamps import from_stamp, stamp
 from jobs.submit import QuotaExceeded, quota_message, retry, submit_batch
 from jobs.tasks import job_code_from_token
 from lib.http import AuthedRequest, image_response, safe_next
@@ -82,20 +83,6 @@ def _submit_context(request: AuthedRequest) -> Membership | None:
     return member
 
 
-# --- change stamps for the live gallery ---------------------------------------------------
-
-
-def _stamp(dt: datetime | None) -> str:
-    return str(int(dt.timestamp() * 1_000_000)) if dt else "0"
-
-
-def _from_stamp(value: str | None) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(value or 0) / 1_000_000, tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        return datetime.fromtimestamp(0, tz=UTC)
-
-
 def _context_vars(request: AuthedRequest, member: Membership | None) -> dict[str, Any]:
     """What every gallery fragment needs to know about its context (Personal or a team)."""
     team = member.team if member else None
@@ -112,7 +99,7 @@ def _context_vars(request: AuthedRequest, member: Membership | None) -> dict[str
     }
 
 
-def _gallery_context(
+def gallery_context(
     request: AuthedRequest, member: Membership | None, form: SubmitForm | None = None
 ) -> dict[str, Any]:
     team = member.team if member else None
@@ -128,10 +115,10 @@ def _gallery_context(
     if filters.active:
         # A filtered page is redrawn whenever anything in the gallery changes (a job can
         # enter or leave the filter), so it follows the whole gallery's stamp.
-        since = _stamp(latest_change(scope))
+        since = stamp(latest_change(scope))
         live = page.number == 1 and scope.filter(state__in=Job.IN_FLIGHT).exists()
     else:
-        since = _stamp(max((c.updated for c in cards), default=None))
+        since = stamp(max((c.updated for c in cards), default=None))
         # Only the first page follows live changes; older pages rarely hold work in flight.
         live = page.number == 1 and any(c.in_flight for c in cards)
     if form is None:  # a fresh form starts from the settings last used in this context
@@ -145,7 +132,7 @@ def _gallery_context(
         "cards": cards,
         "live": live,
         "since": since,
-        "oldest": _stamp(cards[-1].created) if cards else "0",
+        "oldest": stamp(cards[-1].created) if cards else "0",
         "filters": filters,
         "filter_query": filters.query(),
         "batches": batches.recent_batches(scope),
@@ -170,7 +157,7 @@ def _samples() -> list[dict[str, str]]:
 @require_GET
 def gallery(request: AuthedRequest) -> HttpResponse:
     member = access.current_membership(request)
-    return render(request, "jobs/gallery.html", _gallery_context(request, member))
+    return render(request, "jobs/gallery.html", gallery_context(request, member))
 
 
 @require_POST
@@ -196,7 +183,7 @@ def submit(request: AuthedRequest) -> HttpResponse:
         form, status = SubmitForm(initial=keep), 200
     else:
         status = 400
-    context = _gallery_context(request, member, form)
+    context = gallery_context(request, member, form)
     if not request.htmx:
         return render(request, "jobs/gallery.html", context, status=status)
     context["oob_spend"] = True
@@ -290,7 +277,7 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     removed = versions.removed_at(user_id, code)  # also before any query
-    since = _from_stamp(request.GET.get("since"))
+    since = from_stamp(request.GET.get("since"))
     only = request.GET.get("job")
     member = access.get_team_for_user(request.user, code) if code else None
     if not version:  # a gallery the user may see, still before any query of its jobs
@@ -305,12 +292,12 @@ def gallery_poll(request: AuthedRequest) -> HttpResponse:
     changed = list(for_cards(jobs.filter(updated__gt=since)).order_by("created", "id")[:PAGE_SIZE])
     if only and changed and not changed[0].in_flight:
         return HttpResponseClientRefresh()  # the job page shows the full result
-    oldest = _from_stamp(request.GET.get("oldest"))
+    oldest = from_stamp(request.GET.get("oldest"))
     poller = {
         "team": member.team if member else None,
         "live": jobs.filter(state__in=Job.IN_FLIGHT).exists(),
-        "since": _stamp(max((j.updated for j in changed), default=since)),
-        "oldest": _stamp(oldest),
+        "since": stamp(max((j.updated for j in changed), default=since)),
+        "oldest": stamp(oldest),
         "only": only or "",
         "v": version,
         "removed": removed,
@@ -359,8 +346,8 @@ def _redrawn_poll(
     poller = {
         "team": member.team if member else None,
         "live": scope.filter(state__in=Job.IN_FLIGHT).exists(),
-        "since": _stamp(latest),
-        "oldest": _stamp(_from_stamp(request.GET.get("oldest"))),
+        "since": stamp(latest),
+        "oldest": stamp(from_stamp(request.GET.get("oldest"))),
         "filter_query": filters.query(),
         "v": version,
         "removed": removed,
@@ -373,7 +360,7 @@ def _redrawn_poll(
         **poller,
         "grid_cards": cards,
         "batches": batches.recent_batches(scope),
-        "oldest": _stamp(cards[-1].created) if cards else "0",
+        "oldest": stamp(cards[-1].created) if cards else "0",
     }
     return render(request, "jobs/gallery_poll.html", context)
 
@@ -412,7 +399,7 @@ def job_detail(request: AuthedRequest, code: str) -> HttpResponse:
         if can_submit
         else [],
         "live": job.in_flight,
-        "since": _stamp(job.updated),
+        "since": stamp(job.updated),
         "estimates": estimates.table() if job.in_flight else None,
     }
     return render(request, "jobs/job_detail.html", context)

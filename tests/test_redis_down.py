@@ -13,7 +13,7 @@ from django.core.cache import cache, caches
 from django.test import Client
 
 from api.models import ApiToken
-from jobs import tasks
+from jobs import recovery, tasks
 from jobs.cache import TolerantRedisCache
 from jobs.models import Budget, Job
 from tests.conftest import free_port, make_job
@@ -82,7 +82,7 @@ def test_a_job_it_could_not_enqueue_is_left_for_the_reconciler(
     assert job.next_check_at is None
     started: list[Any] = []
     monkeypatch.setattr(tasks, "schedule", lambda f, job_id, delay: started.append((f, job_id)))
-    tasks.reconcile()
+    recovery.reconcile()
     assert started == [(tasks.start_job, job.pk)]
 
 

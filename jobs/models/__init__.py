@@ -1,7 +1,8 @@
-"""The jobs app's models, one module per seam: money (Budget, Charge, AuditEntry), job
-(Batch, Job and the job_finished signal), team (Team, Membership, Invitation), share
-(ShareLink) and presets (SubmitDefaults, SubmitPreset); OperatorCost sits with money. They stay one app (label `jobs`, one migration history) because Job.accept
-moves a job, writes its charge and updates its budget in one transaction.
+"""The jobs app's models, one module per seam: money (Budget, Charge, AuditEntry,
+OperatorCost), job (Batch, Job and the job_finished signal), team (Team, Membership,
+Invitation), share (ShareLink) and presets (SubmitDefaults, SubmitPreset). They stay one
+app (label `jobs`, one migration history) because Job.accept moves a job, writes its charge
+and updates its budget in one transaction.
 
 Everything is importable from here, as before the split: the migrations name
 `jobs.models.source_path`, `_token`, `month_start` and the other field defaults.

@@ -1,5 +1,7 @@
 """Money: budgets (a user's quota, a team's budget), the append-only ledger of charges
-and refunds, and the audit log of what admins did to money."""
+and refunds, the audit log of what admins did to money, and the operator's own costs
+(OperatorCost: a possible second APIXO charge for a resent submit, never billed to the
+user)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ the table.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import os
 import shutil
@@ -16,7 +15,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from jobs.tasks import QUEUE_DOWN
 from tests.conftest import free_port, make_user
 from tests.integration.books import assert_books_balance
 from tests.integration.conftest import ROOT
+from tests.integration.support import kill_with_children, seconds_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -49,15 +49,6 @@ def _healthz() -> tuple[int, dict[str, Any]]:
     return r.status_code, r.json()
 
 
-def _seconds_until(predicate: Callable[[], bool], limit: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {limit} s")
-
-
 def _green() -> bool:
     status, body = _healthz()
     return status == 200 and body["reconciler"] == "ok"
@@ -71,7 +62,7 @@ def _submit(user: Any, url: str, **form: str) -> Any:
 
 
 def _wait_done(user: Any, seconds: float) -> list[Job]:
-    _seconds_until(
+    seconds_until(
         lambda: all(j.state not in Job.IN_FLIGHT for j in Job.objects.filter(user=user)),
         seconds,
         "every job finished",
@@ -92,10 +83,10 @@ def test_healthz_is_green_within_60_s_of_a_flushall_while_the_worker_works(
 ) -> None:
     start_worker(**FAST_RECONCILE)
     start_process("runcron", **FAST_RECONCILE)
-    _seconds_until(_green, 30, "/healthz green at start")
+    seconds_until(_green, 30, "/healthz green at start")
     redis.Redis.from_url(redis_url).flushall()
     assert _healthz()[0] == 503  # until the next heartbeats
-    took = _seconds_until(_green, 60, "/healthz green again after FLUSHALL")
+    took = seconds_until(_green, 60, "/healthz green again after FLUSHALL")
     print(f"\n/healthz green again {took:.1f} s after FLUSHALL")
     user = make_user("flora")
     assert _submit(user, f"{engine}/samples/logo.png").status_code == 302
@@ -109,10 +100,10 @@ def test_a_worker_killed_with_sigkill_is_reported_dead_within_60_s(
 ) -> None:
     worker = start_worker()
     start_process("runcron")
-    _seconds_until(_green, 30, "/healthz green at start")
+    seconds_until(_green, 30, "/healthz green at start")
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(10)
-    took = _seconds_until(
+    took = seconds_until(
         lambda: _healthz()[1]["checks"]["worker"] == "no worker with a recent heartbeat",
         60,
         "the dead worker reported",
@@ -139,7 +130,7 @@ class RedisServer:
             + ["--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
         )
-        _seconds_until(self.answers, 10, "redis-server up")
+        seconds_until(self.answers, 10, "redis-server up")
 
     def answers(self) -> bool:
         try:
@@ -226,11 +217,11 @@ def test_worker_and_cron_wait_out_a_redis_outage_and_submits_are_refused_meanwhi
     }
     worker = start_process("rqworker", "default", "--with-scheduler", **env)
     cron = start_process("runcron", **env)
-    _seconds_until(_green, 30, "/healthz green at start")
+    seconds_until(_green, 30, "/healthz green at start")
     user = make_user("otto")
     # In flight while Redis goes: its scheduled polls are lost with it.
     assert _submit(user, f"{engine}/samples/landscape.jpg?engine_delay=8").status_code == 302
-    _seconds_until(
+    seconds_until(
         lambda: Job.objects.filter(user=user, state__in=(S.PENDING, S.PROCESSING)).exists(),
         30,
         "the task accepted",
@@ -260,7 +251,7 @@ def test_worker_and_cron_wait_out_a_redis_outage_and_submits_are_refused_meanwhi
     assert cron.poll() is None, "the cron process exited during the outage"
 
     own_redis.start()  # empty: no persistence
-    took = _seconds_until(_green, 60, "/healthz green after Redis came back")
+    took = seconds_until(_green, 60, "/healthz green after Redis came back")
     print(f"\n/healthz green again {took:.1f} s after Redis came back (down ~25 s)")
     # The reconciler starts and polls again what Redis lost.
     jobs = _wait_done(user, 60)
@@ -270,17 +261,6 @@ def test_worker_and_cron_wait_out_a_redis_outage_and_submits_are_refused_meanwhi
     assert [j.state for j in jobs] == [S.SUCCESS] * 3
     _charged_once_each(user, 3)
     assert worker.poll() is None and cron.poll() is None
-
-
-def _kill_with_children(pid: int) -> None:
-    """SIGKILL a process and every process it started, as a host or container death does."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += (task / "children").read_text().split()
-    os.kill(pid, signal.SIGKILL)
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            _kill_with_children(int(child))
 
 
 def test_a_job_whose_worker_died_downloading_its_link_goes_on_within_60_s(
@@ -301,7 +281,7 @@ def test_a_job_whose_worker_died_downloading_its_link_goes_on_within_60_s(
     user = make_user("dora")
     assert _submit(user, f"http://{slow_source.netloc}/logo.png").status_code == 302
     assert slow_source.requested.wait(30)
-    _kill_with_children(first.pid)  # RQ's work horse runs in a session of its own
+    kill_with_children(first.pid)  # RQ's work horse runs in a session of its own
     first.wait(10)
     killed_at = time.monotonic()
     slow_source.requested.clear()

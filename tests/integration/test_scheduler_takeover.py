@@ -20,7 +20,7 @@ from django.test import Client
 from jobs.models import Charge, Job
 from tests.conftest import make_user
 from tests.integration.books import assert_books_balance
-from tests.integration.test_heal import _kill_with_children
+from tests.integration.support import kill_with_children, seconds_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -31,26 +31,17 @@ S = Job.State
 LOCK = "rq:scheduler-lock:default"
 
 
-def _seconds_until(predicate: Any, limit: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {limit} s")
-
-
 def test_a_delayed_retry_runs_within_60_s_of_the_scheduler_holder_being_killed(
     start_worker: Any, engine: str, redis_url: str, tmp_path: Path
 ) -> None:
     conn = redis.Redis.from_url(redis_url)
     holder = start_worker()
-    _seconds_until(lambda: conn.exists(LOCK), 30, "the first worker's scheduler lock")
+    seconds_until(lambda: conn.exists(LOCK), 30, "the first worker's scheduler lock")
     dead_lock = conn.get(LOCK)
     start_worker()
     time.sleep(3)  # the second worker is up, its scheduler refused the lock
     assert conn.get(LOCK) == dead_lock
-    _kill_with_children(holder.pid)  # the worker, its scheduler and any work horse
+    kill_with_children(holder.pid)  # the worker, its scheduler and any work horse
     holder.wait(10)
     killed_at = time.monotonic()
 
@@ -65,12 +56,12 @@ def test_a_delayed_retry_runs_within_60_s_of_the_scheduler_holder_being_killed(
         "key": str(uuid.uuid4()),
     }
     assert client.post("/jobs/", data).status_code == 302
-    _seconds_until(
+    seconds_until(
         lambda: Job.objects.filter(user=user, submit_attempts=1, state=S.QUEUED).exists(),
         30,
         "the first submit refused with a 429",
     )
-    _seconds_until(
+    seconds_until(
         lambda: Job.objects.get(user=user).state not in (S.QUEUED, S.SUBMITTING),
         60,
         "the delayed retry",
@@ -79,7 +70,7 @@ def test_a_delayed_retry_runs_within_60_s_of_the_scheduler_holder_being_killed(
     print(f"\ndelayed retry ran {since_kill:.1f} s after the scheduler's worker was killed")
     assert since_kill < 60
     assert conn.get(LOCK) not in (None, dead_lock)  # the second worker's scheduler has it
-    _seconds_until(
+    seconds_until(
         lambda: Job.objects.get(user=user).state not in Job.IN_FLIGHT, 30, "the job finished"
     )
     job = Job.objects.get(user=user)

@@ -25,7 +25,7 @@ from django.test import Client
 from jobs.models import Budget, Charge, Job, OperatorCost
 from tests.conftest import free_port, make_user
 from tests.integration.books import assert_books_balance
-from tests.integration.test_heal import _kill_with_children
+from tests.integration.support import kill_with_children, seconds_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -106,15 +106,6 @@ def _submit(user: Any, url: str) -> None:
     assert client.post("/jobs/", data).status_code == 302
 
 
-def _seconds_until(predicate: Any, limit: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {limit} s")
-
-
 def _settled_once(user: Any, tmp_path: Path) -> Job:
     [job] = Job.objects.filter(user=user)
     assert job.state == S.SUCCESS, (job.fail_code, job.fail_msg)
@@ -142,15 +133,15 @@ def test_a_worker_killed_mid_submit_is_sent_again_within_60_s_and_charged_once(
     _submit(user, f"{engine}/samples/logo.png")
     assert lossy.swallowed.wait(30), "the submit never reached the engine"
     assert Job.objects.get(user=user).state == S.SUBMITTING
-    _kill_with_children(first.pid)
+    kill_with_children(first.pid)
     first.wait(10)
     killed_at = time.monotonic()
     start_worker(**env)
-    took = _seconds_until(
+    took = seconds_until(
         lambda: OperatorCost.objects.filter(job__user=user).exists(), 60, "the submit resent"
     )
     print(f"\nsubmit of a kill -9'd worker sent again after {took:.1f} s")
-    _seconds_until(
+    seconds_until(
         lambda: Job.objects.get(user=user).state not in Job.IN_FLIGHT, 40, "the job finished"
     )
     print(f"job finished {time.monotonic() - killed_at:.1f} s after the kill")
@@ -163,7 +154,7 @@ def test_a_submit_answered_too_late_is_sent_again_and_charged_once(
     start_worker(APIXO_BASE_URL=f"{lossy.url}/api/v1", APIXO_TIMEOUT="2")
     user = make_user("nils")
     _submit(user, f"{engine}/samples/logo.png")
-    took = _seconds_until(
+    took = seconds_until(
         lambda: Job.objects.get(user=user).state not in Job.IN_FLIGHT, 40, "the job finished"
     )
     print(f"\nsubmit timed out after 2 s, sent again; result {took:.1f} s after submit")

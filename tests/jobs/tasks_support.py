@@ -30,6 +30,15 @@ SOURCE_URL = "https://images.example.com/photo.jpg"
 RESULT_URL = "https://cdn.example.test/out.jpg"
 
 
+# Every module split out of tests/test_tasks.py takes these as its pytestmark: the three
+# fixtures that were test_tasks.py's autouse ones, named so they apply to those modules only.
+TASK_MARKS = [
+    pytest.mark.django_db,
+    pytest.mark.timeout(30),
+    pytest.mark.usefixtures("apixo_settings", "scheduled", "public_hosts"),
+]
+
+
 def add_submit(mock: responses.RequestsMock, **kwargs: Any) -> None:
     if "body" not in kwargs:
         kwargs.setdefault("json", {"code": 200, "message": "success", "data": {"taskId": TASK_ID}})

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 from jobs import tasks
+from tests.jobs.tasks_support import TASK_MARKS
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.timeout(30),
-    pytest.mark.usefixtures("apixo_settings", "scheduled", "public_hosts"),
-]
+pytestmark = TASK_MARKS
 
 
 def test_it_doubles_the_backoff_on_each_attempt(monkeypatch, settings):

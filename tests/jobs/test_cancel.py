@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-
 from jobs.models import Charge
 from tests.jobs.tasks_support import (
+    TASK_MARKS,
     S,
     accepted_job,
     budget_of,
     reload,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.timeout(30),
-    pytest.mark.usefixtures("apixo_settings", "scheduled", "public_hosts"),
-]
+pytestmark = TASK_MARKS
 
 
 def test_it_cancels_a_queued_job_and_releases_its_reservation(job):

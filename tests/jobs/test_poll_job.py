@@ -20,6 +20,7 @@ from tests.conftest import make_job
 from tests.jobs.tasks_support import (
     RESULT_URL,
     TASK_ID,
+    TASK_MARKS,
     S,
     accepted_job,
     add_status,
@@ -29,11 +30,7 @@ from tests.jobs.tasks_support import (
     stored,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.timeout(30),
-    pytest.mark.usefixtures("apixo_settings", "scheduled", "public_hosts"),
-]
+pytestmark = TASK_MARKS
 
 
 def test_it_moves_a_pending_job_to_processing(mock, alice):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -54,12 +53,6 @@ def scheduled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, int, float]]:
 
     monkeypatch.setattr(tasks, "schedule", record)
     return calls
-
-
-@pytest.fixture
-def mock() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
-        yield rsps
 
 
 def finished(user: Any, n: int, took: float, resolution: str = "2k", **fields: Any) -> None:

@@ -12,7 +12,7 @@ import pytest
 import responses
 from rq.registry import ScheduledJobRegistry
 
-from jobs import tasks
+from jobs import recovery, tasks
 from jobs.models import Job
 from tests.apixo_support import status_url
 from tests.conftest import make_job
@@ -43,7 +43,7 @@ def test_a_poll_still_waiting_in_the_queue_is_not_enqueued_again(alice: Any, que
     job = make_job(alice, S.PROCESSING, task_id="t1")
     tasks.schedule(tasks.poll_job, job.pk, 0)
     for _ in range(3):
-        assert tasks.reconcile()["polled"] == 0
+        assert recovery.reconcile()["polled"] == 0
     assert len(_entries(queue, job)) == 1
 
 
@@ -51,18 +51,18 @@ def test_a_poll_redis_lost_is_enqueued_again_once(alice: Any, queue: Any) -> Non
     job = make_job(alice, S.PROCESSING, task_id="t1")
     tasks.schedule(tasks.poll_job, job.pk, 0)
     queue.connection.flushall()
-    assert tasks.reconcile()["polled"] == 1
-    assert tasks.reconcile()["polled"] == 0
+    assert recovery.reconcile()["polled"] == 1
+    assert recovery.reconcile()["polled"] == 0
     assert len(_entries(queue, job)) == 1
 
 
 def test_a_lost_start_is_enqueued_again_once(alice: Any, queue: Any) -> None:
     job = make_job(alice, S.QUEUED)
     tasks.enqueue_start(job.pk)
-    assert tasks.reconcile()["started"] == 0
+    assert recovery.reconcile()["started"] == 0
     queue.connection.flushall()
-    assert tasks.reconcile()["started"] == 1
-    assert tasks.reconcile()["started"] == 0
+    assert recovery.reconcile()["started"] == 1
+    assert recovery.reconcile()["started"] == 0
     assert len(_entries(queue, job)) == 1
 
 
@@ -72,7 +72,7 @@ def test_an_overdue_scheduled_poll_is_moved_to_the_queue_not_copied(alice: Any, 
     tasks.schedule(tasks.poll_job, job.pk, 30)
     scheduled = ScheduledJobRegistry("default", connection=queue.connection)
     assert len(scheduled) == 1 and not _entries(queue, job)
-    assert tasks.reconcile()["polled"] == 0
+    assert recovery.reconcile()["polled"] == 0
     assert len(scheduled) == 0
     assert len(_entries(queue, job)) == 1
 

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from jobs import tasks, throttle
+from jobs import recovery, tasks, throttle
 from jobs.models import Charge, Job
 from tests.apixo_support import status_url, submit_url
 from tests.conftest import make_job
@@ -59,7 +59,7 @@ def test_it_polls_again_a_job_whose_poll_was_lost(
         alice, S.PROCESSING, task_id="t1", next_check_at=_ago(settings.RECONCILE_GRACE + 5)
     )
     on_time = make_job(alice, S.PROCESSING, task_id="t2", next_check_at=_ago(1))
-    counts = tasks.reconcile()
+    counts = recovery.reconcile()
     assert counts["polled"] == 1
     assert scheduled == [(tasks.poll_job, lost.pk, 0)]
     on_time.refresh_from_db()
@@ -71,7 +71,7 @@ def test_it_restarts_a_queued_job_whose_start_was_lost(
 ) -> None:
     lost = make_job(alice, S.QUEUED, next_check_at=_ago(settings.RECONCILE_QUEUED_GRACE + 5))
     make_job(alice, S.QUEUED, next_check_at=_ago(settings.RECONCILE_GRACE + 5))  # just a long queue
-    tasks.reconcile()
+    recovery.reconcile()
     assert scheduled == [(tasks.start_job, lost.pk, 0)]
 
 
@@ -79,8 +79,8 @@ def test_it_does_not_enqueue_the_same_job_again_right_away(
     alice: Any, scheduled: list[Any], settings: Any
 ) -> None:
     make_job(alice, S.PENDING, task_id="t1", next_check_at=_ago(settings.RECONCILE_GRACE + 5))
-    tasks.reconcile()
-    tasks.reconcile()
+    recovery.reconcile()
+    recovery.reconcile()
     assert len(scheduled) == 1
 
 
@@ -89,7 +89,7 @@ def test_it_sends_a_job_stuck_in_submitting_again(
 ) -> None:
     assert alice.budget.reserve(1)
     stuck = make_job(alice, S.SUBMITTING, updated=_ago(settings.SUBMIT_STUCK_AFTER + 5))
-    assert tasks.reconcile()["resent"] == 1
+    assert recovery.reconcile()["resent"] == 1
     stuck.refresh_from_db()
     alice.budget.refresh_from_db()
     assert stuck.state == S.QUEUED
@@ -101,7 +101,7 @@ def test_it_sends_a_job_stuck_in_submitting_again(
 def test_it_leaves_a_submit_in_progress_alone(alice: Any, scheduled: list[Any]) -> None:
     assert alice.budget.reserve(1)
     busy = make_job(alice, S.SUBMITTING)
-    tasks.reconcile()
+    recovery.reconcile()
     busy.refresh_from_db()
     assert busy.state == S.SUBMITTING
 

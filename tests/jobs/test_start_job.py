@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import responses
 from responses import matchers
 
@@ -11,17 +10,14 @@ from jobs.models import Charge
 from tests.conftest import image_bytes
 from tests.jobs.tasks_support import (
     SOURCE_URL,
+    TASK_MARKS,
     S,
     add_submit,
     budget_of,
     reload,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.timeout(30),
-    pytest.mark.usefixtures("apixo_settings", "scheduled", "public_hosts"),
-]
+pytestmark = TASK_MARKS
 
 
 def test_it_keeps_a_copy_of_a_url_source(mock, job):

@@ -23,6 +23,7 @@ from tests.conftest import image_bytes, make_job
 from tests.jobs.tasks_support import (
     SOURCE_URL,
     TASK_ID,
+    TASK_MARKS,
     S,
     add_submit,
     add_submit_error,
@@ -30,11 +31,7 @@ from tests.jobs.tasks_support import (
     reload,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.timeout(30),
-    pytest.mark.usefixtures("apixo_settings", "scheduled", "public_hosts"),
-]
+pytestmark = TASK_MARKS
 
 
 def test_it_submits_the_job_to_apixo(mock, job):

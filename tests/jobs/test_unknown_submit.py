@@ -16,7 +16,7 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
-from jobs import tasks
+from jobs import recovery, tasks
 from jobs.models import Budget, Charge, Job, OperatorCost
 from tests.apixo_support import submit_url
 from tests.conftest import make_job
@@ -123,8 +123,8 @@ def test_a_stuck_submit_is_settled_once(alice: Any, scheduled: list[Any], settin
     assert alice.budget.reserve(1)
     old = timezone.now() - timedelta(seconds=settings.SUBMIT_STUCK_AFTER + 5)
     job = make_job(alice, S.SUBMITTING, updated=old)
-    assert tasks.reconcile()["resent"] == 1
-    assert tasks.reconcile()["resent"] == 0
+    assert recovery.reconcile()["resent"] == 1
+    assert recovery.reconcile()["resent"] == 0
     assert OperatorCost.objects.filter(job=job).count() == 1
     assert "worker stopped" in OperatorCost.objects.get().note
 
