@@ -8,7 +8,6 @@ None sleeps: waiting is a job scheduled for later with enqueue_in (the worker ru
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import os
