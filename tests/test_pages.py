@@ -191,3 +191,32 @@ def test_the_switcher_changes_context_only_through_its_button(
     # Without JavaScript the same form posts, and the gallery is the team's.
     r = alice_client.post(reverse("switch_context"), {"team": team.code}, follow=True)
     assert "Upscale images for Northwind" in r.content.decode()
+
+
+# --- templates render whole ------------------------------------------------------------------
+
+
+def test_the_gallery_shows_no_template_syntax(alice: User, alice_client: Client) -> None:
+    """The gallery with a live card and a finished one, personal and a team's: a multi-line
+    {# #} comment (Django prints those) once showed its text under every gallery."""
+    make_job(alice, Job.State.PENDING)
+    with_files(make_job(alice, Job.State.SUCCESS))
+    team = make_team(alice)
+    for url in ("/", f"/?team={team.code}", reverse("team_detail", args=[team.code])):
+        body = alice_client.get(url, follow=True).content.decode()
+        assert not [s for s in ("{#", "#}", "{%", "{{") if s in body], url
+
+
+def test_no_template_has_a_comment_spanning_lines() -> None:
+    """{# #} is one line only in Django's templates; over two lines it is page text."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    broken = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.glob("**/templates/**/*.html")
+        if ".venv" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if line.count("{#") > line.count("#}")
+    ]
+    assert broken == []

@@ -278,6 +278,26 @@ def test_it_enforces_the_permission_matrix(
         assert r.status_code == expected, (view, role, r.status_code)
 
 
+SYNTAX = ("{#", "#}", "{%", "%}", "{{", "}}")
+
+
+@pytest.mark.parametrize(
+    ("view", "role"),
+    [(v, r) for v, r, e in CASES if e == 200 and VIEWS[v][0] == "get" and r != "anonymous"],
+)
+def test_no_page_shows_template_syntax(world: World, view: str, role: str) -> None:
+    """Every page a user can open renders whole: no comment or tag leaks as text (a {# #}
+    comment spanning lines is printed by Django's template engine)."""
+    client = Client()
+    client.force_login(world.users[role])
+    _, url, data = VIEWS[view]
+    r = client.get(url(world), **({"data": data(world)} if data else {}))
+    if not r.get("Content-Type", "").startswith("text/html"):
+        return
+    body = r.content.decode()
+    assert not [s for s in SYNTAX if s in body], (view, role)
+
+
 @pytest.mark.parametrize("view", ["spend", "spend_csv"])
 def test_it_shows_the_spend_views_to_staff(world: World, view: str) -> None:
     staff = make_user("root")
