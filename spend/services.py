@@ -143,10 +143,14 @@ class Chart:
 
     @property
     def ticks(self) -> list[Tick]:
-        """The y axis: zero, half the tallest bar and the tallest bar, in whole cents."""
-        values = sorted({0, self.max_cents // 2, self.max_cents})
+        """The y axis: evenly spaced round amounts from zero up to the tallest bar, at most
+        CHART_TICKS steps (1, 2 or 5 times a power of ten cents: $0.01, $0.05, $2, ...)."""
+        step = _round_step(self.max_cents)
         top = self.height - CHART_HEADROOM
-        return [Tick(v, round(self.height - v / self.max_cents * top, 2)) for v in values]
+        return [
+            Tick(v, round(self.height - v / self.max_cents * top, 2))
+            for v in range(0, self.max_cents + 1, step)
+        ]
 
     @property
     def x_labels(self) -> list[Bar]:
@@ -170,6 +174,18 @@ CHART_HEADROOM = 22  # above the tallest bar: room for its value
 CHART_LEFT = 72  # the y axis's labels ("$12.34")
 CHART_RIGHT = 32  # half the last bar's value, so it isn't cut off
 CHART_LABEL_WIDTH = 34  # the narrowest bar a value is written over
+CHART_TICKS = 4  # most steps on the y axis above zero
+
+
+def _round_step(top: int) -> int:
+    """The smallest round step (1, 2 or 5 x 10^k cents) that reaches `top` in at most
+    CHART_TICKS steps."""
+    power = 1
+    while True:
+        for m in (1, 2, 5):
+            if top <= m * power * CHART_TICKS:
+                return m * power
+        power *= 10
 
 
 def spend_over_time(r: DateRange) -> Chart:

@@ -129,7 +129,25 @@ def test_a_few_wide_bars_each_carry_their_value() -> None:
     )
     assert [b.label for b in chart.labelled] == ["2026-01"]
     assert not chart.empty
-    assert [t.cents for t in chart.ticks] == [0, 1, 3]
+    assert [t.cents for t in chart.ticks] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("top", "ticks"),
+    [
+        (1, [0, 1]),
+        (4, [0, 1, 2, 3, 4]),
+        (7, [0, 2, 4, 6]),
+        (30, [0, 10, 20, 30]),
+        (1234, [0, 500, 1000]),
+    ],
+)
+def test_the_y_axis_steps_evenly_in_round_amounts(top: int, ticks: list[int]) -> None:
+    chart = spend.Chart([spend.Bar("2026-01", top, 72, 0, 60, 178)], top, "month", left=72)
+    assert [t.cents for t in chart.ticks] == ticks
+    assert chart.ticks[0].y == chart.baseline  # zero on the baseline ...
+    gaps = [a.y - b.y for a, b in zip(chart.ticks, chart.ticks[1:], strict=False)]
+    assert max(gaps) - min(gaps) < 0.05  # ... and the lines evenly apart
 
 
 # --- help text where a cap applies ------------------------------------------------------------
