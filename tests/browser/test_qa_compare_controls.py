@@ -43,7 +43,8 @@ def job(transactional_db: None) -> Job:
 
 
 def _slider_ends_on_one_line(tab: Page) -> dict[str, float]:
-    """The vertical middles of "Before", the slider and "After" (the label's text nodes)."""
+    """The vertical middles of "Before", the slider and "After" (the label's text nodes), and
+    on how many lines each word is drawn."""
     middles: dict[str, float] = tab.evaluate(
         """() => {
             const input = document.getElementById('compare-range');
@@ -51,8 +52,12 @@ def _slider_ends_on_one_line(tab: Page) -> dict[str, float]:
             const middle = r => r.top + r.height / 2;
             const texts = [...label.childNodes].filter(n => n.nodeType === 3 && n.textContent.trim());
             const rect = n => { const r = document.createRange(); r.selectNodeContents(n); return r.getBoundingClientRect(); };
+            // A word broken over two lines ("Befor" / "e") has two boxes.
+            const lines = n => { const r = document.createRange(); r.selectNodeContents(n);
+                return new Set([...r.getClientRects()].filter(b => b.width > 0).map(b => Math.round(b.top))).size; };
             return {before: middle(rect(texts[0])), slider: middle(input.getBoundingClientRect()),
-                    after: middle(rect(texts[texts.length - 1]))};
+                    after: middle(rect(texts[texts.length - 1])),
+                    before_lines: lines(texts[0]), after_lines: lines(texts[texts.length - 1])};
         }"""
     )
     return middles
@@ -84,6 +89,7 @@ def test_before_slider_after_is_one_line_on_a_phone(
             middles = _slider_ends_on_one_line(tab)
             assert middles["after"] == pytest.approx(middles["slider"], abs=6), url
             assert middles["before"] == pytest.approx(middles["slider"], abs=6), url
+            assert (middles["before_lines"], middles["after_lines"]) == (1, 1), url
             width_now = tab.evaluate("document.documentElement.scrollWidth")
             assert width_now <= width, url
     finally:
