@@ -82,6 +82,38 @@ def _wider_than_screen(page: Page) -> int:
     return int(page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth"))
 
 
+def _broken_words(page: Page) -> list[str]:
+    """Short plain words (letters only, up to 12) that the page draws over two lines, as in
+    "Befor" / "e": the phone layout lets long values (links, tokens, file names) break
+    anywhere, and a label or button text must not break with them."""
+    found: list[str] = page.evaluate(
+        r"""() => {
+            const out = [];
+            const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+            for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+                const el = n.parentElement;
+                if (!el || ['SCRIPT', 'STYLE'].includes(el.tagName)) continue;
+                let hidden = false;  // not shown, or visually hidden (a 1-px box, as the stacked tables' heads)
+                for (let a = el; a && !hidden; a = a.parentElement) {
+                    const box = a.getBoundingClientRect();
+                    hidden = box.width < 4 || box.height < 4;
+                }
+                if (hidden) continue;
+                for (const m of n.textContent.matchAll(/[A-Za-z]{2,12}/g)) {
+                    const before = n.textContent[m.index - 1], after = n.textContent[m.index + m[0].length];
+                    if ((before && /[\w.@/-]/.test(before)) || (after && /[\w.@/-]/.test(after))) continue;
+                    const r = document.createRange();
+                    r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+                    const tops = new Set([...r.getClientRects()].filter(b => b.width > 0).map(b => Math.round(b.top)));
+                    if (tops.size > 1) out.push(m[0] + ' in ' + el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''));
+                }
+            }
+            return out;
+        }"""
+    )
+    return found
+
+
 def _sticking_out(page: Page) -> list[str]:
     """The elements that reach past the screen's right edge, to say what to fix."""
     found: list[str] = page.evaluate(
@@ -101,6 +133,7 @@ def test_no_page_scrolls_sideways_on_a_phone(open_page: Callable[[], Page], widt
     visitor = open_page()
     visitor.set_viewport_size({"width": width, "height": 800})
     too_wide: dict[str, int] = {}
+    broken: dict[str, list[str]] = {}
     for name, url in [
         ("login", "/accounts/login/"),
         ("sign-up", "/accounts/signup/"),
@@ -113,6 +146,7 @@ def test_no_page_scrolls_sideways_on_a_phone(open_page: Callable[[], Page], widt
     ]:
         visitor.goto(url)
         too_wide[name] = _wider_than_screen(visitor)
+        broken[name] = _broken_words(visitor)
     log_in(page, user.username)
     pages = [
         ("gallery", "/"),
@@ -130,6 +164,7 @@ def test_no_page_scrolls_sideways_on_a_phone(open_page: Callable[[], Page], widt
     for name, url in pages:
         page.goto(url)
         too_wide[name] = _wider_than_screen(page)
+        broken[name] = _broken_words(page)
     # The ledger's rows are stacked, each value labelled with its column.
     page.goto("/spend/")
     first = page.locator("#recent-charges tbody td").first
@@ -154,6 +189,8 @@ def test_no_page_scrolls_sideways_on_a_phone(open_page: Callable[[], Page], widt
         print(_sticking_out(page))
     overflowing = {k: v for k, v in too_wide.items() if v > 0}
     assert overflowing == {}, f"px of sideways scroll at {width} px: {overflowing}"
+    broken = {k: v for k, v in broken.items() if v}
+    assert broken == {}, f"words broken at {width} px: {broken}"
 
 
 def _staff_with_a_team() -> User:
