@@ -17,7 +17,7 @@ test: venv test-deps
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term --durations=15 $(PYTEST_ARGS)
 
 # The same suite on a throwaway Postgres (a temp cluster on a free port, deleted after);
 # CI runs both.
