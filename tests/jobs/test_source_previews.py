@@ -324,3 +324,18 @@ def test_without_libvips_pillow_checks_and_previews_a_source(
     assert Image.open(io.BytesIO(made)).size == (2048, 1536)
     with pytest.raises(images.ImageRejected):
         images.decode_source(io.BytesIO(_damaged_png(4000, 3000)), "png", preview=True)
+
+
+def test_an_upload_reused_at_submit_shows_the_source_preview_of_the_job_it_copies(
+    alice_client: Client,
+) -> None:
+    big = _encoded((4000, 3000), "JPEG")
+    job = _upload(alice_client, "big.jpg", big)
+    tasks.start_job(job.pk)
+    job = reload(job)
+    job.result_file.save("r.jpg", ContentFile(image_bytes(size=(128, 96))), save=False)
+    job.state = Job.State.SUCCESS
+    job.save()
+    copy = _upload(alice_client, "again.jpg", big)
+    assert copy.reused_from == job
+    assert copy.source_preview.name == job.source_preview.name
