@@ -9,6 +9,10 @@ own `lib.images.make_renditions`, in one gallery: the 8k job's page shows the co
 previews existed: their preview URL sends the browser to the full file, which is what every
 page loaded before) are the alternative.
 
+A large source: the same three results of a 4000 px camera JPEG (10.6 MP, a few MB),
+whose compare's before side shows the worker's source preview (`lib.images.decode_source`),
+against the same jobs without one (before source previews: the full source).
+
 Debian's Chromium (Playwright) opens each page with a cold cache, scrolls to the end so
 every lazy image loads, waits for the network to go quiet and sums what each response put
 on the wire (headers and encoded body). Served by gunicorn with DEBUG off (whitenoise's
@@ -41,30 +45,42 @@ def mb(n: float) -> str:
     return f"{n / 1_000_000:.2f} MB"
 
 
-def make_results(folder: Path, quick: bool) -> tuple[Path, dict[str, Path]]:
+LARGE_SOURCE_EDGE = 4000
+
+
+def _grainy(photo: Any, edge: int) -> Any:
     from PIL import Image, ImageChops
+
+    size = (edge, round(edge * photo.height / photo.width))
+    big = photo.resize(size, Image.Resampling.BICUBIC)
+    return ImageChops.add(big, Image.effect_noise(size, 6).convert("RGB"), offset=-128)
+
+
+def make_results(folder: Path, quick: bool) -> tuple[Path, Path, dict[str, Path]]:
+    from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
     source = ROOT / "tests" / "fixtures" / "chelsea.jpg"
     photo = Image.open(source).convert("RGB")
     results = {}
     for tier, edge in TIERS.items():
-        size = (edge, round(edge * photo.height / photo.width))
-        big = photo.resize(size, Image.Resampling.BICUBIC)
-        big = ImageChops.add(big, Image.effect_noise(size, 6).convert("RGB"), offset=-128)
         results[tier] = folder / f"result-{tier}.png"
-        big.save(results[tier], compress_level=1 if quick else 6)
-    return source, results
+        _grainy(photo, edge).save(results[tier], compress_level=1 if quick else 6)
+    large = folder / "camera.jpg"
+    _grainy(photo, LARGE_SOURCE_EDGE).save(large, quality=92)
+    return source, large, results
 
 
-def seed(source: Path, results: dict[str, Path]) -> dict[str, Any]:
-    """Two users with the same three results: one with previews, one without."""
+def seed(source: Path, large: Path, results: dict[str, Path]) -> dict[str, Any]:
+    """Four users with the same three results: with previews or without; and with the large
+    source, with its preview or without."""
     from django.contrib.auth.models import User
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
+    from PIL import Image
 
     from jobs.models import Batch, Budget, Job
-    from lib.images import make_renditions
+    from lib.images import decode_source, make_renditions
 
     stored: dict[str, dict[str, Any]] = {}
     for tier, path in results.items():
@@ -81,8 +97,28 @@ def seed(source: Path, results: dict[str, Path]) -> dict[str, Any]:
             "preview_bytes": len(made.preview),
         }
     source_name = default_storage.save("sources/chelsea.jpg", ContentFile(source.read_bytes()))
+    with Image.open(source) as img:
+        small_size = img.size
+    large_name = default_storage.save("sources/camera.jpg", ContentFile(large.read_bytes()))
+    with large.open("rb") as f:
+        made_preview = decode_source(f, "jpg", preview=True) or b""
+    large_preview = default_storage.save("previews/camera.webp", ContentFile(made_preview))
+    with Image.open(large) as img:
+        large_size = img.size
+    sources = {
+        "small": (source_name, "", small_size, source.stat().st_size),
+        "large": (large_name, large_preview, large_size, large.stat().st_size),
+        "large-full": (large_name, "", large_size, large.stat().st_size),
+    }
     pages = {}
-    for who, with_preview in (("ours", True), ("before", False)):
+    cases = (
+        ("ours", True, "small"),
+        ("before", False, "small"),
+        ("large", True, "large"),
+        ("large-full", True, "large-full"),
+    )
+    for who, with_preview, kind in cases:
+        source_file, source_preview, (width, height), source_bytes = sources[kind]
         user = User.objects.create_user(f"bench-{who}")
         budget = Budget.objects.create(user=user, limit_cents=None)
         batch = Batch.objects.create(code=uuid.uuid4(), user=user)
@@ -94,7 +130,11 @@ def seed(source: Path, results: dict[str, Path]) -> dict[str, Any]:
                 state=Job.State.SUCCESS,
                 source_url="https://images.example.com/chelsea.jpg",
                 source_name="chelsea.jpg",
-                source_file=source_name,
+                source_file=source_file,
+                source_preview=source_preview,
+                source_width=width,
+                source_height=height,
+                source_bytes=source_bytes,
                 resolution=tier,
                 output_format="png",
                 result_file=files["result_file"],
@@ -106,10 +146,13 @@ def seed(source: Path, results: dict[str, Path]) -> dict[str, Any]:
             )
             if tier == "8k":
                 pages[who] = (login_cookie(user), job.get_absolute_url())
-    return {"pages": pages, "stored": stored}
+    sized = {"size": large_size, "bytes": large.stat().st_size, "preview": len(made_preview)}
+    return {"pages": pages, "stored": stored, "large": sized}
 
 
-def measure(browser: Any, base: str, cookie: str, url: str, swaps: bool) -> dict[str, Any]:
+def measure(
+    browser: Any, base: str, cookie: str, url: str, swaps: bool, before_swaps: bool
+) -> dict[str, Any]:
     from playwright.sync_api import expect
 
     name, value = cookie.split("=", 1)
@@ -136,6 +179,10 @@ def measure(browser: Any, base: str, cookie: str, url: str, swaps: bool) -> dict
         expect(page.locator("#compare")).to_have_attribute(
             "data-full-loaded", "true", timeout=120_000
         )
+        if before_swaps:  # and the full source its preview
+            expect(page.locator("#compare")).to_have_attribute(
+                "data-before-full-loaded", "true", timeout=120_000
+            )
     else:  # an older job's "preview" is the full file already: nothing to swap
         page.wait_for_timeout(1000)
     zoomed, _ = total()
@@ -146,13 +193,13 @@ def measure(browser: Any, base: str, cookie: str, url: str, swaps: bool) -> dict
 def main() -> int:
     quick = flag("--quick")
     with Stack("page-weight") as stack:
-        source, results = make_results(stack.tmp / "made", quick)
+        source, large, results = make_results(stack.tmp / "made", quick)
         stack.start_redis()
         stack.setup_django(static=True)
         import logging
 
         logging.disable(logging.WARNING)  # axes logs every login_cookie at INFO
-        seeded = seed(source, results)
+        seeded = seed(source, large, results)
         stack.start_gunicorn(settings="upscaler_site.settings")
         from playwright.sync_api import sync_playwright
 
@@ -161,7 +208,14 @@ def main() -> int:
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
             )
             got = {
-                who: measure(browser, stack.web_url, cookie, url, swaps=who == "ours")
+                who: measure(
+                    browser,
+                    stack.web_url,
+                    cookie,
+                    url,
+                    swaps=who != "before",
+                    before_swaps=who == "large",
+                )
                 for who, (cookie, url) in seeded["pages"].items()
             }
             browser.close()
@@ -180,27 +234,41 @@ def main() -> int:
             for t, s in stored.items()
         ],
     )
-    ours, before = got["ours"], got["before"]
+    large = seeded["large"]
+    table(
+        "The large source and its preview (made by lib.images.decode_source)",
+        ["source", "pixels", "JPEG size", "preview (WebP, 2048 px)"],
+        [
+            (
+                "camera.jpg",
+                "{}x{}".format(*large["size"]),
+                mb(large["bytes"]),
+                mb(large["preview"]),
+            )
+        ],
+    )
+    labels = {
+        "ours": "ours: previews",
+        "before": "before: full files",
+        "large": "large source: its preview",
+        "large-full": "large source: full (before source previews)",
+    }
     table(
         "Job page of the 8k PNG, first visit (cold cache), scrolled to the end",
         ["page", "transferred", "of it images", "requests", "after zoom 4x"],
         [
             (
-                "ours: previews",
-                mb(ours["loaded"]),
-                mb(ours["images"]),
-                ours["requests"],
-                mb(ours["zoomed"]),
-            ),
-            (
-                "before: full files",
-                mb(before["loaded"]),
-                mb(before["images"]),
-                before["requests"],
-                mb(before["zoomed"]),
-            ),
+                label,
+                mb(got[who]["loaded"]),
+                mb(got[who]["images"]),
+                got[who]["requests"],
+                mb(got[who]["zoomed"]),
+            )
+            for who, label in labels.items()
         ],
     )
+    ours, before = got["ours"], got["before"]
+    big, big_full = got["large"], got["large-full"]
     table(
         "Targets",
         ["target", "goal", "measured", "verdict"],
@@ -210,7 +278,13 @@ def main() -> int:
                 f"<= {mb(TARGET)}",
                 f"{mb(ours['loaded'])} (before: {mb(before['loaded'])})",
                 verdict(ours["loaded"] <= TARGET),
-            )
+            ),
+            (
+                "the same, with a 4000 px camera source",
+                f"<= {mb(TARGET)}",
+                f"{mb(big['loaded'])} (before: {mb(big_full['loaded'])})",
+                verdict(big["loaded"] <= TARGET),
+            ),
         ],
     )
     return 0

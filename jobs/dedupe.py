@@ -81,6 +81,7 @@ def new_copy(job: Job, original: Job) -> None:
         setattr(job, name, value)
     if original.source_file and not job.source_file:
         job.source_file = original.source_file.name  # the same bytes: keep one copy
+        job.source_preview = original.source_preview.name
     job.state = Job.State.SUCCESS
     job.finished_at = timezone.now()
     job.next_check_at = None

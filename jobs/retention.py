@@ -21,7 +21,7 @@ from jobs.models import Job
 
 logger = logging.getLogger(__name__)
 
-FILE_FIELDS = ("source_file", "result_file", "thumbnail", "preview")
+FILE_FIELDS = ("source_file", "source_preview", "result_file", "thumbnail", "preview")
 
 
 def file_names(jobs: Iterable[Job]) -> list[str]:
@@ -31,16 +31,17 @@ def file_names(jobs: Iterable[Job]) -> list[str]:
 def delete_files(names: Iterable[str]) -> None:
     """Delete stored files that no remaining job refers to (a retry shares its source)."""
     for name in set(names):
-        still_used = Job.objects.filter(
-            Q(source_file=name) | Q(result_file=name) | Q(thumbnail=name) | Q(preview=name)
-        ).exists()
+        used = Q()
+        for field in FILE_FIELDS:
+            used |= Q(**{field: name})
+        still_used = Job.objects.filter(used).exists()
         if not still_used:
             default_storage.delete(name)
 
 
 def purge_expired(now: datetime | None = None) -> int:
-    """Delete the sources, results and thumbnails of finished jobs older than
-    RETENTION_DAYS (0: keep forever). Return how many jobs lost their files.
+    """Delete the stored files (FILE_FIELDS) of finished jobs older than RETENTION_DAYS
+    (0: keep forever). Return how many jobs lost their files.
 
     The job rows stay, so galleries, failure rates and the ledger keep their history; a card
     whose files are gone says so. Jobs still in flight are never touched.
@@ -52,7 +53,7 @@ def purge_expired(now: datetime | None = None) -> int:
     expired = (
         Job.objects.filter(created__lt=cutoff)
         .exclude(state__in=Job.IN_FLIGHT)
-        .exclude(source_file="", result_file="", thumbnail="", preview="")
+        .exclude(**dict.fromkeys(FILE_FIELDS, ""))
     )
     count = 0
     for job in expired.iterator(chunk_size=500):
@@ -61,7 +62,7 @@ def purge_expired(now: datetime | None = None) -> int:
         cleared = (
             Job.objects.filter(pk=job.pk)
             .exclude(state__in=Job.IN_FLIGHT)
-            .update(source_file="", result_file="", thumbnail="", preview="")
+            .update(**dict.fromkeys(FILE_FIELDS, ""))
         )
         if cleared:
             delete_files(names)

@@ -211,6 +211,7 @@ def _retry_job(job: Job, user: Any) -> Job:
         source_url=job.source_url,
         # A URL source is fetched afresh: the link may have been fixed since.
         source_file=job.source_file if not job.source_url else "",
+        source_preview=job.source_preview if not job.source_url else "",
         source_name=job.source_name,
         source_width=job.source_width,
         source_height=job.source_height,

@@ -8,7 +8,6 @@ None sleeps: waiting is a job scheduled for later with enqueue_in (the worker ru
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import random
@@ -29,7 +28,6 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image
 
 from jobs import alerts, apixo, dedupe, estimates, throttle, versions
 from jobs.models import Job, preview_path, result_path, source_path, thumb_path
@@ -38,9 +36,10 @@ from lib import fetch, metadata, signing
 from lib.images import (
     ImageRejected,
     convert_phone_photo,
+    decode_source,
     inspect_image,
     make_renditions,
-    verify_decodes,
+    source_needs_preview,
 )
 from lib.site import site_is_public
 
@@ -270,32 +269,53 @@ def _skipped(job: Job) -> bool:
 
 def _upload_decodes(job: Job) -> bool:
     """Decode an upload whole, which its web request only checked cheaply (lib.images),
-    converting a HEIC/AVIF phone photo to PNG on the way. Return False (and fail the job,
-    no charge) if it is damaged."""
+    converting a HEIC/AVIF phone photo to PNG on the way, and keep the preview the compare
+    shows of a large source, made from that decode. Return False (and fail the job, no
+    charge) if it is damaged."""
     name = job.source_file.name or ""
     if name.endswith((".heic", ".avif")):
         return _convert_phone_photo(job)
-    if not name.endswith((".png", ".webp")):
+    fmt = name.rsplit(".", 1)[-1]
+    # A retry shares its source's preview: it need not make another.
+    preview = not job.source_preview and source_needs_preview(
+        job.source_width or 0, job.source_height or 0, job.source_bytes or 0
+    )
+    if fmt == "jpg" and not preview:
         return True  # a JPEG's request decoded all of its data already (at 1/8 scale)
     try:
         with job.source_file.open("rb") as f:
-            verify_decodes(f)
+            made = decode_source(f, fmt, preview=preview)
     except ImageRejected as e:
         job.fail((S.QUEUED,), "SourceInvalid", e.message)
         return False
+    if made is not None:
+        kept = _save_source_preview(job, made)
+        updated = Job.objects.filter(pk=job.pk, state=S.QUEUED, source_preview="").update(
+            source_preview=kept
+        )
+        if not updated:  # canceled meanwhile, or made by a second delivery of this step
+            default_storage.delete(kept)
     return True
 
 
+def _save_source_preview(job: Job, preview: bytes | None) -> str:
+    """Store a source's preview; return its name ("" for none)."""
+    if preview is None:
+        return ""
+    return default_storage.save(preview_path(job, "s.webp"), ContentFile(preview))
+
+
 def _convert_phone_photo(job: Job) -> bool:
-    """Replace a stored HEIC/AVIF upload with its PNG (APIXO takes JPG, PNG and WebP).
-    Return False (and fail the job, no charge) if it doesn't decode or the PNG is too big."""
+    """Replace a stored HEIC/AVIF upload with its PNG (APIXO takes JPG, PNG and WebP), and
+    keep its preview for the compare. Return False (and fail the job, no charge) if it
+    doesn't decode or the PNG is too big."""
     original = job.source_file.name or ""
     try:
         with job.source_file.open("rb") as f:
-            png = convert_phone_photo(f)
-        if png is None:
+            converted = convert_phone_photo(f)
+        if converted is None:
             raise ImageRejected("This is not a HEIC or AVIF photo.")
-        if len(png) > settings.UPLOAD_MAX_BYTES:
+        if len(converted.png) > settings.UPLOAD_MAX_BYTES:
             raise ImageRejected(
                 f"As a PNG this photo is larger than "
                 f"{settings.UPLOAD_MAX_BYTES / (1024 * 1024):g} MB. Export it as JPEG "
@@ -304,16 +324,24 @@ def _convert_phone_photo(job: Job) -> bool:
     except ImageRejected as e:
         job.fail((S.QUEUED,), "SourceInvalid", e.message)
         return False
-    with Image.open(io.BytesIO(png)) as img:
-        width, height = img.size  # upright: the conversion applied the orientation
+    png = converted.png
     name = default_storage.save(source_path(job, "x.png"), ContentFile(png))
+    preview = _save_source_preview(job, converted.preview)
     updated = Job.objects.filter(pk=job.pk, state=S.QUEUED, source_file=original).update(
-        source_file=name, source_width=width, source_height=height, source_bytes=len(png)
+        source_file=name,
+        source_preview=preview,
+        # Upright: the conversion applied the orientation.
+        source_width=converted.width,
+        source_height=converted.height,
+        source_bytes=len(png),
     )
     if not updated:  # canceled meanwhile, or converted by a second delivery of this step
         default_storage.delete(name)
+        if preview:
+            default_storage.delete(preview)
         return False
     job.source_file.name = name
+    job.source_preview.name = preview
     # Another job may share the original (a reused copy keeps the same stored bytes).
     if not Job.objects.filter(source_file=original).exists():
         default_storage.delete(original)
@@ -340,7 +368,9 @@ def _fetch_source(job: Job) -> bool:
     with tempfile.TemporaryFile() as tmp:
         try:
             got = fetch.download(job.source_url, tmp, max_bytes=settings.UPLOAD_MAX_BYTES)
-            info = inspect_image(tmp, got.size, full_decode=True)
+            info = inspect_image(tmp, got.size)
+            wanted = source_needs_preview(info.width, info.height, got.size)
+            made = decode_source(tmp, info.format, preview=wanted)
         except fetch.FetchError as e:
             # The card says "try n of APIXO_SUBMIT_ATTEMPTS": that many fetches in all.
             if not e.permanent and job.submit_attempts + 1 < settings.APIXO_SUBMIT_ATTEMPTS:
@@ -355,9 +385,11 @@ def _fetch_source(job: Job) -> bool:
             return False
         sha256 = dedupe.sha256_of(tmp)
         name = default_storage.save(source_path(job, f"x.{info.format}"), File(tmp))
+    preview = _save_source_preview(job, made)
     updated = Job.objects.filter(pk=job.pk, state=S.QUEUED).update(
         source_sha256=sha256,
         source_file=name,
+        source_preview=preview,
         source_width=info.width,
         source_height=info.height,
         source_bytes=got.size,
@@ -365,7 +397,9 @@ def _fetch_source(job: Job) -> bool:
         updated=timezone.now(),
     )
     if not updated:  # canceled meanwhile
-        default_storage.delete(name)
+        for stored in (name, preview):
+            if stored:
+                default_storage.delete(stored)
         return False
     versions.bump(job)
     return True

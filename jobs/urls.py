@@ -19,6 +19,12 @@ urlpatterns = [
     path("jobs/<uuid:code>/preview/", views.job_file, {"kind": "preview"}, name="job_preview"),
     path("jobs/<uuid:code>/thumb/", views.job_file, {"kind": "thumb"}, name="job_thumb"),
     path("jobs/<uuid:code>/source/", views.job_file, {"kind": "source"}, name="job_source"),
+    path(
+        "jobs/<uuid:code>/source-preview/",
+        views.job_file,
+        {"kind": "source_preview"},
+        name="job_source_preview",
+    ),
     path("jobs/<uuid:code>/note/", views_batches.job_note, name="job_note"),
     path("presets/", views_presets.preset_save, name="preset_save"),
     path("presets/<uuid:code>/delete/", views_presets.preset_delete, name="preset_delete"),
@@ -53,6 +59,12 @@ urlpatterns = [
         views_share.share_file,
         {"kind": "source"},
         name="share_source",
+    ),
+    path(
+        "share/<str:token>/source-preview/",
+        views_share.share_file,
+        {"kind": "source_preview"},
+        name="share_source_preview",
     ),
     # Development only (DEBUG and staff; 404 otherwise).
     path("dev/emails/", views_dev.dev_emails, name="dev_emails"),

@@ -468,6 +468,7 @@ def job_file(request: AuthedRequest, code: str, kind: str) -> HttpResponseBase:
         "preview": job.preview,
         "thumb": job.thumbnail,
         "source": job.source_file,
+        "source_preview": job.source_preview,
     }[kind]
     if not field:
         raise Http404("No such file yet.")

@@ -1,7 +1,7 @@
 """Share links: a public, read-only, expiring and revocable page for one finished image.
 
-The share page and its files (source, result and preview) are the only public views of a job; everything else about
-it (its team, its submitter, its other links) stays behind login.
+The share page and its files (source, result and their previews) are the only public views of
+a job; everything else about it (its team, its submitter, its other links) stays behind login.
 """
 
 from __future__ import annotations
@@ -74,7 +74,12 @@ def share_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBase:
         fallback = preview_fallback(job, reverse("share_result", args=[token]))
         _private(fallback)
         return fallback
-    field = {"result": job.result_file, "preview": job.preview, "source": job.source_file}[kind]
+    field = {
+        "result": job.result_file,
+        "preview": job.preview,
+        "source": job.source_file,
+        "source_preview": job.source_preview,
+    }[kind]
     if not field:
         raise Http404("No such file.")
     download = kind == "result" and "download" in request.GET

@@ -27,6 +27,10 @@ PREVIEW_QUALITY = 80
 # libwebp's effort 0-6: its default 4 took 285 ms of CPU for a 2048x1362 photo, 2 takes 108 ms
 # for a file 5% larger (the worker's whole path for a 2k image is ~250 ms).
 PREVIEW_EFFORT = 2
+# A source the compare's before side shows as it is: no larger than the preview, and no
+# heavier than a preview might be. Past either (a 12 MP JPEG is 5-10 MB, a HEIC's PNG 3-4
+# bytes a pixel, a 2k PNG photo some 5 MB) the worker makes it a preview like a result's.
+SOURCE_AS_IS_BYTES = 1_000_000
 
 
 class ImageRejected(Exception):
@@ -120,12 +124,23 @@ def inspect_phone_photo(f: IO[bytes], size: int) -> ImageInfo | None:
     return ImageInfo(format=PHONE_FORMATS[kind], width=width, height=height)
 
 
-def convert_phone_photo(f: IO[bytes]) -> bytes | None:
-    """If f is a HEIC or AVIF photo we can read, return it as PNG bytes; else None.
+@dataclass(frozen=True)
+class Converted:
+    """A phone photo as PNG, upright, with the preview the compare shows instead of it."""
+
+    png: bytes
+    width: int
+    height: int
+    preview: bytes | None  # None when the PNG is shown as is (source_needs_preview)
+
+
+def convert_phone_photo(f: IO[bytes]) -> Converted | None:
+    """If f is a HEIC or AVIF photo we can read, return it as PNG; else None.
 
     APIXO takes only JPG, PNG and WebP, and phones save HEIC (iPhone) or AVIF. The PNG keeps
     every pixel; its orientation is applied, since PNG readers may ignore EXIF. The
-    worker's job: it decodes the whole photo.
+    worker's job: it decodes the whole photo, once, and shrinks that decode for the
+    preview when the PNG needs one.
     Raise ImageRejected if it is such a photo but cannot be read.
     """
     f.seek(0)
@@ -136,12 +151,20 @@ def convert_phone_photo(f: IO[bytes]) -> bytes | None:
     with _open_phone_photo(f, kind) as img:
         try:
             out = io.BytesIO()
-            ImageOps.exif_transpose(img).save(out, "PNG")
+            upright = ImageOps.exif_transpose(img)
+            upright.save(out, "PNG")
         except (OSError, SyntaxError, ValueError, EOFError):
             raise ImageRejected(
                 f"This {kind} photo could not be read. Export it as JPEG or PNG and upload that."
             ) from None
-    return out.getvalue()
+    png = out.getvalue()
+    width, height = upright.size
+    preview = None
+    if source_needs_preview(width, height, len(png)):
+        # Decoded whole, no draft: Lanczos over all 49 MP of a 7000 px photo took 818 ms
+        # (reducing_gap 2), 238 ms after a 3x box reduce (1).
+        preview = _webp(_shrunk(upright, reducing_gap=1.0), PREVIEW_QUALITY, PREVIEW_EFFORT)
+    return Converted(png, width, height, preview)
 
 
 def _png_intact(f: IO[bytes]) -> bool:
@@ -180,8 +203,10 @@ def _webp_intact(f: IO[bytes], size: int) -> bool:
     return 8 + declared <= size
 
 
-def verify_decodes(f: IO[bytes]) -> None:
+def verify_decodes(f: IO[bytes], *, preview: bool = False) -> bytes | None:
     """Decode all of f (a file inspect_image passed), or raise ImageRejected if it is damaged.
+    With `preview`, return its preview (as make_renditions makes a result's), shrunk from
+    that same decode; else None.
 
     The worker's job, not a web request's: a PNG can claim 50 megapixels in 381 KB, and
     decoding that takes seconds. libvips streams it (little memory); Pillow if it is missing.
@@ -196,23 +221,63 @@ def verify_decodes(f: IO[bytes]) -> None:
     try:
         if pyvips is not None:
             image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
-            image.avg()  # reads every pixel
-            return
+            if not preview:
+                image.avg()  # reads every pixel
+                return None
+            # Shrinking reads every pixel too, so a damaged file fails here as in avg().
+            # (Not pyvips.Image.thumbnail_buffer: its shrink-on-load ignores fail_on.)
+            small = image.thumbnail_image(PREVIEW_EDGE, height=PREVIEW_EDGE, size="down")
+            return bytes(
+                small.write_to_buffer(
+                    ".webp", Q=PREVIEW_QUALITY, effort=PREVIEW_EFFORT, keep="none"
+                )
+            )
         with Image.open(io.BytesIO(data), formats=list(FORMATS)) as img:
             img.load()
+            return _webp(_shrunk(img), PREVIEW_QUALITY, PREVIEW_EFFORT) if preview else None
     except Exception as e:  # pyvips.Error, or Pillow's OSError/SyntaxError/ValueError
         logger.info("Source does not decode: %s", e)
         raise ImageRejected("The image file is damaged or incomplete.") from None
 
 
-def inspect_image(f: IO[bytes], size: int, *, full_decode: bool = False) -> ImageInfo:
+def source_needs_preview(width: int, height: int, size: int) -> bool:
+    """Whether the compare shows a preview of this source (long edge PREVIEW_EDGE, WebP)
+    rather than the file: it is larger than the preview, or heavier than one might be."""
+    return max(width, height) > PREVIEW_EDGE or size > SOURCE_AS_IS_BYTES
+
+
+def decode_source(f: IO[bytes], fmt: str, *, preview: bool) -> bytes | None:
+    """The worker's decode of a source that inspect_image passed (`fmt` is its format).
+
+    A PNG or WebP is decoded whole, or ImageRejected raised (verify_decodes); with
+    `preview` its preview comes from that same decode. A JPEG, which inspect_image decoded
+    already (at 1/8 scale), is decoded again only for a preview, shrunk while decoding
+    (draft), as a result's is. Return the preview, or None.
+    """
+    if fmt != "jpg":
+        return verify_decodes(f, preview=preview)
+    if not preview:
+        return None
+    f.seek(0)
+    try:
+        with Image.open(f, formats=["JPEG"]) as opened:
+            return _webp(_shrunk(opened), PREVIEW_QUALITY, PREVIEW_EFFORT)
+    except (OSError, SyntaxError, ValueError) as e:
+        # APIXO may take what Pillow can't: the page shows the file itself instead.
+        logger.warning("No preview of a JPEG source: %s", e)
+        return None
+    finally:
+        f.seek(0)
+
+
+def inspect_image(f: IO[bytes], size: int) -> ImageInfo:
     """Check that f holds a JPG, PNG or WebP within our limits. Return its format and size.
 
     Raise ImageRejected with a message for the user otherwise. The work is bounded by the
     file's bytes, never by the pixels it claims, so a web request can afford it for every
     upload: the header (size, format, animation); a JPEG decoded at 1/8 scale (draft); a
-    PNG's chunk CRCs; a WebP's length. `full_decode` (the worker) also decodes a PNG or
-    WebP whole (verify_decodes).
+    PNG's chunk CRCs; a WebP's length. The worker decodes a PNG or WebP whole later
+    (decode_source).
     """
     if size == 0:
         raise ImageRejected("The file is empty.")
@@ -265,8 +330,6 @@ def inspect_image(f: IO[bytes], size: int, *, full_decode: bool = False) -> Imag
             intact = False
     if not intact:
         raise ImageRejected("The image file is damaged or incomplete.")
-    if full_decode and fmt != "jpg":
-        verify_decodes(f)
     f.seek(0)
     return ImageInfo(format=fmt, width=width, height=height)
 
@@ -303,20 +366,31 @@ def make_renditions(path: str) -> Renditions:
         full = opened.size
         if opened.format != "JPEG" and (made := _vips_renditions(path)) is not None:
             return Renditions(made[0], made[1], full[0], full[1])
-        # The draft size keeps the aspect ratio: a box would make a wide 8k JPEG decode at
-        # 1/2 (4096 px) instead of 1/4, to keep its short side over the box's.
-        scale = min(1.0, PREVIEW_EDGE / max(full))
-        opened.draft("RGB", (max(1, round(full[0] * scale)), max(1, round(full[1] * scale))))
-        # Shrink first, turn upright after: exif_transpose copies the whole image, and a
-        # copy of the preview is cheap where a copy of an 8k PNG is not.
-        opened.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
-        img: Image.Image = ImageOps.exif_transpose(opened)
-        if img.mode not in ("RGB", "RGBA"):
-            img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
+        img = _shrunk(opened)
         preview = _webp(img, PREVIEW_QUALITY, PREVIEW_EFFORT)
         img.thumbnail((THUMB_EDGE, THUMB_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0)
         thumb = _webp(img, THUMB_QUALITY)
     return Renditions(thumb, preview, full[0], full[1])
+
+
+def _shrunk(opened: Image.Image, reducing_gap: float = 2.0) -> Image.Image:
+    """opened (Pillow) at the preview's size at most, upright, in RGB(A): shrunk in place,
+    while decoding where the format can (a JPEG's draft), and decoded once. A smaller
+    `reducing_gap` box-reduces more before the Lanczos pass (faster, a little less fair)."""
+    full = opened.size
+    # The draft size keeps the aspect ratio: a box would make a wide 8k JPEG decode at
+    # 1/2 (4096 px) instead of 1/4, to keep its short side over the box's.
+    scale = min(1.0, PREVIEW_EDGE / max(full))
+    opened.draft("RGB", (max(1, round(full[0] * scale)), max(1, round(full[1] * scale))))
+    # Shrink first, turn upright after: exif_transpose copies the whole image, and a
+    # copy of the preview is cheap where a copy of an 8k PNG is not.
+    opened.thumbnail(
+        (PREVIEW_EDGE, PREVIEW_EDGE), Image.Resampling.LANCZOS, reducing_gap=reducing_gap
+    )
+    img: Image.Image = ImageOps.exif_transpose(opened)
+    if img.mode not in ("RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
+    return img
 
 
 def _webp(img: Image.Image, quality: int, effort: int = 4) -> bytes:

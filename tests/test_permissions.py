@@ -59,6 +59,7 @@ def world(alice: User, bob: User, charlie: User, monkeypatch: pytest.MonkeyPatch
     target = add_member(team, tom, Membership.Role.MEMBER)
     job = with_files(make_team_job(team, bob, Job.State.SUCCESS))
     job.preview.save("p.webp", ContentFile(image_bytes("WEBP")))
+    job.source_preview.save("s.webp", ContentFile(image_bytes("WEBP")))
     assert team.budget.reserve(1)
     queued = make_team_job(team, bob)
     failed = make_team_job(team, bob, Job.State.FAILED, fail_code="Timeout")
@@ -133,6 +134,11 @@ VIEWS: dict[str, tuple[str, Any, Any]] = {
     "job_thumb": ("get", lambda w: reverse("job_thumb", args=[w.job.code]), None),
     "job_preview": ("get", lambda w: reverse("job_preview", args=[w.job.code]), None),
     "job_source": ("get", lambda w: reverse("job_source", args=[w.job.code]), None),
+    "job_source_preview": (
+        "get",
+        lambda w: reverse("job_source_preview", args=[w.job.code]),
+        None,
+    ),
     "job_note": (
         "post",
         lambda w: reverse("job_note", args=[w.job.code]),
@@ -148,6 +154,11 @@ VIEWS: dict[str, tuple[str, Any, Any]] = {
     "share_result": ("get", lambda w: reverse("share_result", args=[w.link.token]), None),
     "share_preview": ("get", lambda w: reverse("share_preview", args=[w.link.token]), None),
     "share_source": ("get", lambda w: reverse("share_source", args=[w.link.token]), None),
+    "share_source_preview": (
+        "get",
+        lambda w: reverse("share_source_preview", args=[w.link.token]),
+        None,
+    ),
     "invitation": ("get", lambda w: reverse("invitation", args=[w.invitation.token]), None),
     "spend": ("get", lambda w: reverse("spend"), None),
     "spend_csv": ("get", lambda w: reverse("spend_csv"), None),
@@ -190,6 +201,7 @@ EXPECTED: dict[str, list[Any]] = {
     "job_thumb": READ,
     "job_preview": READ,
     "job_source": READ,
+    "job_source_preview": READ,
     "job_note": WRITE,
     "share_create": WRITE,
     "share_revoke": WRITE,
@@ -197,6 +209,7 @@ EXPECTED: dict[str, list[Any]] = {
     "share_result": PUBLIC,
     "share_preview": PUBLIC,
     "share_source": PUBLIC,
+    "share_source_preview": PUBLIC,
     "invitation": PUBLIC,
     "spend": STAFF_ONLY,
     "spend_csv": STAFF_ONLY,

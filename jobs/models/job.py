@@ -142,6 +142,10 @@ class Job(models.Model):
     source_width = models.PositiveIntegerField(null=True, blank=True)
     source_height = models.PositiveIntegerField(null=True, blank=True)
     source_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # The source at a long edge of 2048 px (WebP) for the compare's before side, made by the
+    # worker when the source is larger or heavier than that (lib.images.source_needs_preview);
+    # empty for a source the page shows as is, and for jobs from before source previews.
+    source_preview = models.FileField(upload_to=preview_path, blank=True)
     resolution = models.CharField(max_length=2, choices=Resolution, default=Resolution.R4K)
     output_format = models.CharField(max_length=4, choices=Format, default=Format.JPG)
 

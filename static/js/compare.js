@@ -3,9 +3,14 @@
 // Drag anywhere on the picture (mouse, pen or touch) to move the divider. Zoomed in (the
 // Zoom select, a pinch, a double-tap or a double-click), dragging the picture pans it and
 // the handle still moves the divider. The divider is placed in the frame, not on the
-// picture, so it never leaves the view. The range input is the keyboard control (arrow
-// keys, Page Up/Down, Home/End), as before. The page loads a preview (2048 px); once the
-// picture is shown larger than that, the full result is swapped in.
+// picture, so it never leaves the view. The range input is the keyboard control of the
+// divider (arrow keys, Page Up/Down, Home/End), as before. Zoomed in, the stage joins the
+// Tab order (tabindex=0, until it is blurred at fit) and pans by keyboard: arrow keys move
+// the view a tenth of the frame, Shift+arrows half of it, Home fits the picture again; the
+// hint under the slider (#compare-pan-hint, the stage's aria-describedby) says so while
+// zoomed. Both sides load a preview (2048 px; the before side only for a source larger or
+// heavier than that, else the source itself): once a side is shown larger than its
+// preview, its full file (data-full / data-before-full) is swapped in.
 (function () {
   "use strict";
   var MAX_ZOOM = 4;
@@ -14,16 +19,31 @@
   function setup(root) {
     var stage = root.querySelector(".compare-stage");
     var after = root.querySelector(".compare-after");
+    var before = root.querySelector(".compare-before");
     var handle = root.querySelector(".compare-handle");
     var range = root.querySelector("input[type=range]");
     var select = root.querySelector("select");
-    var fullWidth = Number(root.dataset.fullWidth) || 0;
+    var hint = root.querySelector(".compare-pan-hint");
     var view = { zoom: 1, x: 0, y: 0 }; // the pictures' translate (CSS px) and scale
     var pointers = new Map(); // pointerId -> position in the stage
     var gesture = null;
     var lastTap = null;
-    var swapped = false;
     var lastType = "";
+    // Each side's preview, and the full file that replaces it when zoomed past it.
+    var sides = [
+      {
+        img: after,
+        url: root.dataset.full,
+        width: Number(root.dataset.fullWidth) || 0,
+        flag: "fullLoaded",
+      },
+      {
+        img: before,
+        url: root.dataset.beforeFull,
+        width: Number(root.dataset.beforeFullWidth) || 0,
+        flag: "beforeFullLoaded",
+      },
+    ];
 
     if (root.dataset.width && root.dataset.height) {
       stage.style.setProperty("--ratio", String(root.dataset.width / root.dataset.height));
@@ -45,18 +65,18 @@
       showDivider((x / box().width) * 100);
     }
 
-    // The full file, once the preview would be shown magnified on this screen.
-    function maybeFull(b) {
-      var natural = after.naturalWidth;
-      if (swapped || !root.dataset.full || !natural || (fullWidth && natural >= fullWidth)) return;
+    // A side's full file, once its preview would be shown magnified on this screen.
+    function maybeFull(side, b) {
+      var natural = side.img.naturalWidth;
+      if (side.swapped || !side.url || !natural || (side.width && natural >= side.width)) return;
       if (b.width * view.zoom * (window.devicePixelRatio || 1) <= natural * 1.05) return;
-      swapped = true;
+      side.swapped = true;
       var full = new Image();
       full.onload = function () {
-        after.src = full.src;
-        root.dataset.fullLoaded = "true";
+        side.img.src = full.src;
+        root.dataset[side.flag] = "true";
       };
-      full.src = root.dataset.full;
+      full.src = side.url;
     }
 
     function syncSelect() {
@@ -88,8 +108,15 @@
       stage.style.setProperty("--ty", view.y + "px");
       stage.style.setProperty("--zoom", String(view.zoom));
       stage.classList.toggle("zoomed", view.zoom > 1);
+      // Focusable while zoomed; a stage focused when it goes back to fit keeps its focus
+      // (and its tabindex) until blurred, so Home doesn't drop the focus to the page.
+      if (view.zoom > 1) stage.tabIndex = 0;
+      else if (document.activeElement !== stage) stage.removeAttribute("tabindex");
+      if (hint) hint.hidden = view.zoom <= 1;
       syncSelect();
-      maybeFull(b);
+      sides.forEach(function (side) {
+        maybeFull(side, b);
+      });
     }
 
     // Zoom to z keeping the point (x, y) of the stage where it is (default: the centre).
@@ -218,16 +245,41 @@
       if (lastType !== "touch") toggleZoom(local(e)); // touch has its own double-tap
     });
 
+    // Keyboard panning, zoomed in: the arrow keys move the view (not the picture) by a
+    // tenth of the frame, as scrolling would; Shift by half of it.
+    var KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    stage.addEventListener("keydown", function (e) {
+      if (view.zoom <= 1 || e.altKey || e.ctrlKey || e.metaKey) return;
+      if (e.key === "Home") {
+        e.preventDefault();
+        zoomTo(1);
+        return;
+      }
+      var dir = KEYS[e.key];
+      if (!dir) return;
+      e.preventDefault(); // the page doesn't scroll too
+      var b = box();
+      var step = e.shiftKey ? 0.5 : 0.1;
+      view.x -= dir[0] * step * b.width;
+      view.y -= dir[1] * step * b.height;
+      apply();
+    });
+    stage.addEventListener("blur", function () {
+      if (view.zoom <= 1) stage.removeAttribute("tabindex");
+    });
+
     range.addEventListener("input", function () {
       showDivider(Number(range.value));
     });
     select.addEventListener("change", function () {
       zoomTo(Number(select.value));
     });
-    after.addEventListener("load", function () {
-      // The result itself (an older job without a preview), or no size to compare with.
-      if (!fullWidth || after.naturalWidth >= fullWidth) swapped = true;
-      maybeFull(box());
+    sides.forEach(function (side) {
+      side.img.addEventListener("load", function () {
+        // The full file itself (an older job without a preview), or no size to compare with.
+        if (!side.width || side.img.naturalWidth >= side.width) side.swapped = true;
+        maybeFull(side, box());
+      });
     });
     window.addEventListener("resize", apply);
     showDivider(Number(range.value));

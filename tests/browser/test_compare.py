@@ -1,7 +1,8 @@
 """The before/after compare in a real browser: the divider follows a mouse drag anywhere on
-the picture and a finger's swipe; zoomed in, the picture pans and the divider stays in view;
-pinch and double-tap zoom; the page loads previews, and the full result only once zoomed
-past the preview; the share page has the same compare."""
+the picture and a finger's swipe; zoomed in, the picture pans (by mouse, finger or keyboard)
+and the divider stays in view; pinch and double-tap zoom; the page loads previews (of the
+result, and of a large source), and a full file only once zoomed past its preview; the
+share page has the same compare."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from PIL import Image, ImageFilter
 from playwright.sync_api import FloatRect, Page, Request, expect
 
 from jobs.models import Job, ShareLink
-from lib.images import make_renditions
+from lib.images import decode_source, make_renditions
 from tests.browser.support import log_in
 from tests.conftest import make_job, make_user
 
@@ -43,9 +44,15 @@ def _encoded(img: Image.Image, fmt: str, **options: Any) -> bytes:
     return out.getvalue()
 
 
-def _finished_job(user: User, tmp_path: Any) -> Job:
-    """A 4096 px result (a few MB of JPEG) with its source and the worker's renditions."""
-    result = _picture((4096, 2730))
+def _finished_job(
+    user: User,
+    tmp_path: Any,
+    result_size: tuple[int, int] = (4096, 2730),
+    source_size: tuple[int, int] = (1024, 683),
+) -> Job:
+    """A 4096 px result (a few MB of JPEG) with its source and the worker's renditions: the
+    result's preview and thumbnail, and the source's preview if it is larger than that."""
+    result = _picture(result_size)
     path = tmp_path / "result.jpg"
     result.save(path, "JPEG", quality=95)
     made = make_renditions(str(path))
@@ -53,12 +60,22 @@ def _finished_job(user: User, tmp_path: Any) -> Job:
         user,
         Job.State.SUCCESS,
         source_name="field.jpg",
-        result_width=4096,
-        result_height=2730,
+        result_width=result_size[0],
+        result_height=result_size[1],
         result_bytes=path.stat().st_size,
+        source_width=source_size[0],
+        source_height=source_size[1],
     )
-    source = result.resize((1024, 683), Image.Resampling.LANCZOS)
-    job.source_file.save("s.jpg", ContentFile(_encoded(source, "JPEG", quality=85)), save=False)
+    large = max(source_size) > 2048  # a camera's photo, as it saves it: a few MB
+    source = _encoded(
+        result.resize(source_size, Image.Resampling.LANCZOS), "JPEG", quality=95 if large else 85
+    )
+    job.source_bytes = len(source)
+    job.source_file.save("s.jpg", ContentFile(source), save=False)
+    if large:
+        preview = decode_source(io.BytesIO(source), "jpg", preview=True)
+        assert preview is not None
+        job.source_preview.save("s.webp", ContentFile(preview), save=False)
     job.result_file.save("r.jpg", ContentFile(path.read_bytes()), save=False)
     job.thumbnail.save("t.webp", ContentFile(made.thumbnail), save=False)
     job.preview.save("p.webp", ContentFile(made.preview), save=True)
@@ -195,6 +212,86 @@ def test_the_page_loads_previews_and_the_full_file_only_when_zoomed_past_them(
         tab.select_option("#compare-zoom", "4")
     expect(tab.locator("#compare")).to_have_attribute("data-full-loaded", "true")
     assert tab.evaluate("document.querySelector('.compare-after').naturalWidth") == 4096
+
+
+def test_a_large_source_loads_as_a_preview_and_in_full_only_when_zoomed_past_it(
+    tab: Page, tmp_path: Any
+) -> None:
+    job = _finished_job(
+        make_user("vera"), tmp_path, result_size=(4096, 3072), source_size=(4000, 3000)
+    )
+    log_in(tab, "vera")
+    cdp = tab.context.new_cdp_session(tab)
+    cdp.send("Network.clearBrowserCache")
+    finished: list[Request] = []
+    tab.on("requestfinished", lambda r: finished.append(r))
+    tab.goto(job.get_absolute_url())
+    tab.mouse.wheel(0, 3000)
+    tab.wait_for_load_state("networkidle")
+    source = f"/jobs/{job.code}/source/"
+    page_urls = [r.url for r in finished]
+    assert any(u.endswith(f"/jobs/{job.code}/source-preview/") for u in page_urls)
+    assert not any(u.endswith(source) or "/result/" in u for u in page_urls), page_urls
+    loaded = sum(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"] for r in finished)
+    assert job.source_bytes is not None and job.source_bytes > BUDGET  # a heavy source ...
+    assert loaded < BUDGET, f"{loaded} bytes"  # ... and still a light page
+
+    tab.select_option("#compare-zoom", "2")  # still no more pixels than the previews have
+    tab.wait_for_timeout(300)
+    assert not any(r.url.endswith(source) for r in finished)
+    with tab.expect_request(lambda r: r.url.endswith(source)):
+        tab.select_option("#compare-zoom", "4")
+    expect(tab.locator("#compare")).to_have_attribute("data-before-full-loaded", "true")
+    expect(tab.locator("#compare")).to_have_attribute("data-full-loaded", "true")
+    assert tab.evaluate("document.querySelector('.compare-before').naturalWidth") == 4000
+
+
+def test_zoomed_in_the_arrow_keys_pan_with_the_divider_in_view(tab: Page, job: Job) -> None:
+    _open_job(tab, job)
+    box = _stage(tab)
+    stage = tab.locator("#compare-stage")
+    hint = tab.locator("#compare-pan-hint")
+    expect(hint).to_be_hidden()
+    assert stage.get_attribute("tabindex") is None  # at fit, not a Tab stop of its own
+    tab.focus("#compare-zoom")
+    tab.keyboard.press("ArrowDown")  # the select: Fit -> 2x
+    assert _view(tab)["zoom"] == 2
+    expect(hint).to_be_visible()
+    # The picture is now in the Tab order, just before the slider.
+    tab.keyboard.press("Shift+Tab")
+    tab.keyboard.press("Shift+Tab")
+    expect(stage).to_be_focused()
+    tab.add_script_tag(path=str(AXE))
+    found = tab.evaluate(
+        """async () => (await axe.run('#compare', {runOnly: ['wcag2a', 'wcag2aa']})).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"""
+    )
+    assert found == [], found
+
+    start = _view(tab)
+    scrolled = tab.evaluate("window.scrollY")
+    tab.keyboard.press("ArrowRight")  # look further right: the picture moves left
+    tab.keyboard.press("ArrowDown")
+    moved = _view(tab)
+    assert moved["x"] == pytest.approx(start["x"] - box["width"] * 0.1, abs=1)
+    assert moved["y"] == pytest.approx(start["y"] - box["height"] * 0.1, abs=1)
+    assert tab.evaluate("window.scrollY") == scrolled  # the keys panned, not the page
+    tab.keyboard.press("Shift+ArrowLeft")  # a bigger step
+    assert _view(tab)["x"] == pytest.approx(moved["x"] + box["width"] * 0.5, abs=1)
+    tab.keyboard.press("Shift+ArrowLeft")  # past the edge it stops, as a drag does
+    assert _view(tab)["x"] == 0
+    # The divider stayed where it was, in view.
+    assert _range(tab) == 50
+    assert _divider_x(tab) == pytest.approx(box["x"] + box["width"] / 2, abs=3)
+
+    tab.keyboard.press("Home")  # fits the picture again, keeping the focus
+    assert _view(tab) == {"x": 0, "y": 0, "zoom": 1}
+    expect(tab.locator("#compare-zoom")).to_have_value("1")
+    expect(stage).to_be_focused()
+    expect(hint).to_be_hidden()
+    tab.keyboard.press("Tab")
+    expect(tab.locator("#compare-range")).to_be_focused()
+    assert stage.get_attribute("tabindex") is None
 
 
 def _toucher(page: Page) -> Callable[[str, list[tuple[float, float]]], None]:
