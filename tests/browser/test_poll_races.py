@@ -95,7 +95,7 @@ def test_a_poll_answered_before_a_submit_landing_after_it_loses_nothing(
     what the submit's answer drew, and the gallery keeps polling."""
     held = Held(tab)
     tab.route(POLL, held.first("poll"))
-    job = Job.objects.get(code=queued_card.get_attribute("data-code"))
+    job = Job.objects.get(code=str(queued_card.get_attribute("data-code")))
     job.note = "for the print shop"  # a change the next poll brings (made in another tab)
     job.updated = timezone.now()
     job.save()
@@ -106,7 +106,7 @@ def test_a_poll_answered_before_a_submit_landing_after_it_loses_nothing(
     expect(card(tab, "coffee.jpg").locator(".badge")).to_have_attribute("data-state", "queued")
     expect(tab.locator("#spend")).to_have_text("spent $0.00 of $1.00 · $0.02 reserved")
     poll.fulfill(response=answer)
-    tab.wait_for_timeout(500)  # it has landed (the next beat is 2 s away)
+    tab.wait_for_timeout(500)  # for htmx to handle it (the next beat is 2 s away)
     _no_problems(browser_problems)
     expect(tab.locator("#spend")).to_have_text("spent $0.00 of $1.00 · $0.02 reserved")
     expect(tab.locator("#job-grid .card")).to_have_count(2)
