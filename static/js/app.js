@@ -219,22 +219,29 @@ document.documentElement.classList.add("js");
 // then, the look waits for it: htmx would queue it on that poller, and drop it when the
 // answer replaces the poller, though that answer may predate the change.
 (function () {
+  var inFlight = null; // the poller whose request is out
   var again = false;
   function pollNow() {
     var poller = document.getElementById("poller");
     if (!poller || !window.htmx) return;
-    if (poller.classList.contains("htmx-request")) {
+    if (inFlight && inFlight.isConnected) { // (a poll from a poller gone is dropped, below)
       again = true;
     } else {
       htmx.ajax("GET", poller.getAttribute("hx-get"), { source: poller, swap: "none" });
     }
   }
   document.addEventListener("jobs-changed", pollNow);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.id === "poller") inFlight = event.detail.elt;
+  });
+  // Fired on the closest element still on the page once the answer replaced the poller.
   document.addEventListener("htmx:afterRequest", function (event) {
     var config = event.detail.requestConfig;
-    if (again && config && config.elt.id === "poller") {
+    if (!inFlight || !config || config.elt !== inFlight) return;
+    inFlight = null;
+    if (again) {
       again = false;
-      setTimeout(pollNow, 0); // once htmx has let go of the poller it asked from
+      pollNow();
     }
   });
 })();

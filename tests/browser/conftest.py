@@ -120,6 +120,9 @@ def queued_card(tab: Page, app_settings: Any, redis_url: str) -> Locator:
     submit(tab, files=[FIXTURES / "chelsea.jpg"])
     queued = card(tab, "chelsea.jpg")
     expect(queued.locator(".badge")).to_have_attribute("data-state", "queued")
+    # The answer has settled: static/js/submit.js has put the focus back on the form. (Were
+    # it still to come, it would move the focus away from what the test focuses next.)
+    expect(tab.locator("#submit-form")).to_be_focused()
     return queued
 
 
