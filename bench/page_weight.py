@@ -29,16 +29,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import ROOT, Stack, flag, login_cookie, table, verdict  # noqa: E402
+from devtools.procs import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 TARGET = 1_500_000  # bytes
 TIERS = {"8k": 8192, "4k": 4096, "2k": 2048}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def mb(n: float) -> str:
@@ -204,9 +198,7 @@ def main() -> int:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
-            )
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             got = {
                 who: measure(
                     browser,

@@ -2,8 +2,8 @@
 Redis, the embedded engine, an RQ worker and gunicorn are started, how to wait for them
 and how to stop a process with its children.
 
-Used by tests/conftest.py, tests/integration/conftest.py, bench/harness.py, scripts/run.py
-and scripts/image_test.py. It imports nothing of the app (nor Django), so a script can use
+Used by tests/conftest.py, tests/integration/conftest.py, tests/browser/conftest.py,
+bench/harness.py, bench/page_weight.py, scripts/run.py and scripts/image_test.py. It imports nothing of the app (nor Django), so a script can use
 it before settings exist.
 """
 
@@ -132,6 +132,21 @@ def gunicorn_command(bind: str, workers: int, threads: int, tmp_dir: Path) -> li
         heartbeat,
         "upscaler_site.wsgi:application",
     ]
+
+
+# --- the browser --------------------------------------------------------------------------
+
+# Debian's Chromium, never one Playwright downloads: the browser tests, the CSP test and
+# bench/page_weight.py all launch this one, with these flags (no sandbox: it runs as root
+# in a container; no GPU, no background traffic, no first-run pages to skew what is seen).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+)
 
 
 # --- stopping -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from django.test import Client
 from django.urls import include, path
 from django.views.debug import ExceptionReporter
 
+from devtools.procs import CHROMIUM, CHROMIUM_ARGS
 from jobs import apixo
 from jobs.models import Job
 from tests.conftest import free_port, make_job, make_user
@@ -449,16 +450,7 @@ def test_no_page_breaks_the_csp_in_chromium(production: dict[str, Any], settings
     base = production["url"].replace("127.0.0.1", "localhost")
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)

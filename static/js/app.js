@@ -215,13 +215,88 @@ document.documentElement.classList.add("js");
 
 // Cancel and Retry answer with their own card; their answer's HX-Trigger (jobs-changed)
 // makes the poller look at once for the rest (a retry's new card, the spend), even on a
-// page that was not polling because nothing was in flight.
-document.addEventListener("jobs-changed", function () {
-  var poller = document.getElementById("poller");
-  if (poller && window.htmx) {
-    htmx.ajax("GET", poller.getAttribute("hx-get"), { source: poller, swap: "none" });
+// page that was not polling because nothing was in flight. If a poll is in flight just
+// then, the look waits for it: htmx would queue it on that poller, and drop it when the
+// answer replaces the poller, though that answer may predate the change.
+(function () {
+  var inFlight = null; // the poller whose request is out
+  var again = false;
+  function pollNow() {
+    var poller = document.getElementById("poller");
+    if (!poller || !window.htmx) return;
+    if (inFlight && inFlight.isConnected) { // (a poll from a poller gone is dropped, below)
+      again = true;
+    } else {
+      htmx.ajax("GET", poller.getAttribute("hx-get"), { source: poller, swap: "none" });
+    }
   }
-});
+  document.addEventListener("jobs-changed", pollNow);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.id === "poller") inFlight = event.detail.elt;
+  });
+  // Fired on the closest element still on the page once the answer replaced the poller.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var config = event.detail.requestConfig;
+    if (!inFlight || !config || config.elt !== inFlight) return;
+    inFlight = null;
+    if (again) {
+      again = false;
+      pollNow();
+    }
+  });
+})();
+
+// htmx swaps an answer relative to the element that asked for it, and looks for its
+// out-of-band parts in that element's tree only (htmx 2's swap: getRootNode of the
+// element). If the element left the page while its request was in flight (the live poll
+// redrew the card whose Retry was clicked; a submit's answer redrew the workspace, poller
+// and all), that tree is a detached fragment: the card, #messages, #spend, and the
+// answer's HX-Trigger (fired on the detached element, it reaches no listener) were lost,
+// with htmx:oobErrorNoTarget in the console. Such an answer is taken over before htmx
+// handles it (htmx:beforeOnLoad, listened to on the element itself: from a detached
+// element no event bubbles up to the document):
+// - a poll's is dropped: what replaced the poller drew a newer page; a new poll goes out;
+// - any other (Cancel's, Retry's, a preset's) is swapped into the page as it is now: in
+//   place of the element with its target's id if there is one, its out-of-band parts
+//   against the whole page, and its HX-Trigger events fired on <body>.
+(function () {
+  var watched = new WeakSet();
+  function triggers(xhr) {
+    var header = xhr.getResponseHeader("HX-Trigger");
+    if (!header) return {};
+    try {
+      return JSON.parse(header);
+    } catch (e) { // the plain form: "a, b"
+      var named = {};
+      header.split(",").forEach(function (name) { named[name.trim()] = null; });
+      return named;
+    }
+  }
+  function takeOver(event) {
+    var elt = event.currentTarget, detail = event.detail, xhr = detail.xhr;
+    if (detail.elt !== elt || elt.isConnected) return; // on the page: htmx's own way
+    event.preventDefault();
+    if (elt.id === "poller") {
+      document.body.dispatchEvent(new CustomEvent("jobs-changed", { bubbles: true }));
+      return;
+    }
+    // As the page's htmx-config: 204 and 5xx swap nothing.
+    if (xhr.status !== 204 && xhr.status < 500) {
+      var target = detail.target && detail.target.id && document.getElementById(detail.target.id);
+      var swap = (elt.closest("[hx-swap]") || elt).getAttribute("hx-swap") || "innerHTML";
+      detail.target = target || document.body; // the swap's events carry it, as htmx's do
+      htmx.swap(detail.target, xhr.response, { swapStyle: target ? swap.split(" ")[0] : "none" }, { eventInfo: detail });
+    }
+    var events = triggers(xhr);
+    Object.keys(events).forEach(function (name) { htmx.trigger(document.body, name, events[name]); });
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (watched.has(elt)) return;
+    watched.add(elt);
+    elt.addEventListener("htmx:beforeOnLoad", takeOver);
+  });
+})();
 
 // A card swapped in place (Cancel's or Retry's answer, a live update of the grid) takes
 // the focused button with it, and the focus would fall back to <body>. Put it on the same

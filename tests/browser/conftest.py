@@ -16,23 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+import redis
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.browser.support import ARTIFACTS, BrowserProblems
+from devtools.procs import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.support import ARTIFACTS, FIXTURES, BrowserProblems, card, log_in, submit
+from tests.conftest import make_user
 
 # The integration fixtures (the real engine, the RQ worker and their settings) are defined
 # in a sibling folder's conftest, which pytest only applies there; a star import registers
 # every one of them here too, so this stays right as that file grows or splits fixtures.
 from tests.integration.conftest import *  # noqa: F403
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 HERE = Path(__file__).resolve().parent
 
 
@@ -112,6 +107,23 @@ def open_page(
 def tab(open_page: Callable[[], Page]) -> Page:
     """A page in a fresh context, for tests with one visitor."""
     return open_page()
+
+
+@pytest.fixture
+def queued_card(tab: Page, app_settings: Any, redis_url: str) -> Locator:
+    """The card of chelsea.jpg, queued, in `tab`: a user logged in to the gallery has just
+    submitted it. No worker runs, so it stays queued until canceled (the queue is emptied
+    first: no job of an earlier test waits in it)."""
+    redis.Redis.from_url(redis_url).flushdb()
+    make_user("nico")
+    log_in(tab, "nico")
+    submit(tab, files=[FIXTURES / "chelsea.jpg"])
+    queued = card(tab, "chelsea.jpg")
+    expect(queued.locator(".badge")).to_have_attribute("data-state", "queued")
+    # The answer has settled: static/js/submit.js has put the focus back on the form. (Were
+    # it still to come, it would move the focus away from what the test focuses next.)
+    expect(tab.locator("#submit-form")).to_be_focused()
+    return queued
 
 
 @pytest.fixture(scope="session")

@@ -3,31 +3,20 @@ the page), and a retry's new card arrives at once though nothing was in flight."
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-import redis
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.support import FIXTURES, card, log_in, submit
-from tests.conftest import make_user
+from tests.browser.support import card
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
-CHELSEA = FIXTURES / "chelsea.jpg"
 RETRY = "Retry (new job, $0.01)"
 
 
 def test_cancel_then_retry_change_the_cards_without_a_reload(
-    tab: Page, app_settings: Any, redis_url: str
+    tab: Page, queued_card: Locator
 ) -> None:
-    """No worker runs here: jobs stay queued until canceled."""
-    redis.Redis.from_url(redis_url).flushdb()
-    make_user("nico")
-    log_in(tab, "nico")
-    submit(tab, files=[CHELSEA])
-    queued = card(tab, "chelsea.jpg")
-    expect(queued.locator(".badge")).to_have_attribute("data-state", "queued")
+    queued = queued_card
     tab.evaluate("window.__marker = 1")
 
     queued.get_by_role("button", name="Cancel").click()

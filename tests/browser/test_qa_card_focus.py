@@ -4,18 +4,10 @@ action), not fall back to <body>, where the next Tab starts again from the page'
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-import redis
-from playwright.sync_api import Page, expect
-
-from tests.browser.support import FIXTURES, card, log_in, submit
-from tests.conftest import make_user
+from playwright.sync_api import Locator, Page, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
-
-CHELSEA = FIXTURES / "chelsea.jpg"
 
 
 def _focused(tab: Page) -> str:
@@ -41,15 +33,9 @@ def _focus_lands_on(tab: Page, text: str) -> None:
 
 
 def test_cancel_and_retry_by_keyboard_keep_the_focus_on_the_card(
-    tab: Page, app_settings: Any, redis_url: str
+    tab: Page, queued_card: Locator
 ) -> None:
-    """No worker runs here: the job stays queued until canceled."""
-    redis.Redis.from_url(redis_url).flushdb()
-    make_user("kit")
-    log_in(tab, "kit")
-    submit(tab, files=[CHELSEA])
-    queued = card(tab, "chelsea.jpg")
-    expect(queued.locator(".badge")).to_have_attribute("data-state", "queued")
+    queued = queued_card
 
     queued.get_by_role("button", name="Cancel").focus()
     tab.keyboard.press("Enter")
