@@ -77,11 +77,3 @@ def test_a_missing_page_has_the_site_around_it(alice_client: Client) -> None:
     r = alice_client.get("/jobs/00000000-0000-0000-0000-000000000000/")
     assert r.status_code == 404
     assert "Back to your gallery" in r.content.decode()
-
-
-def test_it_shows_no_template_comment_as_text(alice_client: Client, alice: Any) -> None:
-    """Django's {# #} comments end on their line: one spread over two is printed as it is."""
-    make_job(alice, Job.State.QUEUED, source_name="beach.jpg")
-    for url in ("/", "/gallery/poll/?since=0&oldest=0"):
-        body = alice_client.get(url, headers={"HX-Request": "true"}).content.decode()
-        assert "{#" not in body and "#}" not in body, url
