@@ -463,17 +463,10 @@ def job_file(request: AuthedRequest, code: str, kind: str) -> HttpResponseBase:
     job = _get_job_for_user(request, code)
     if kind == "preview" and not job.preview and job.result_file:
         return preview_fallback(job, reverse("job_result", args=[job.code]))
-    field = {
-        "result": job.result_file,
-        "preview": job.preview,
-        "thumb": job.thumbnail,
-        "source": job.source_file,
-        "source_preview": job.source_preview,
-    }[kind]
+    field, name = job.stored(kind)
     if not field:
         raise Http404("No such file yet.")
     download = kind == "result" and "download" in request.GET
-    name = job.download_name if kind == "result" else job.source_name
     response = image_response(field, name, download=download)
     response["Cache-Control"] = "private, max-age=3600"
     return response

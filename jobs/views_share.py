@@ -74,16 +74,10 @@ def share_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBase:
         fallback = preview_fallback(job, reverse("share_result", args=[token]))
         _private(fallback)
         return fallback
-    field = {
-        "result": job.result_file,
-        "preview": job.preview,
-        "source": job.source_file,
-        "source_preview": job.source_preview,
-    }[kind]
+    field, name = job.stored(kind)  # kind: the URL's, never "thumb"
     if not field:
         raise Http404("No such file.")
     download = kind == "result" and "download" in request.GET
-    name = job.download_name if kind == "result" else job.source_name
     response = image_response(field, name, download=download)
     _private(response)
     return response

@@ -319,6 +319,29 @@ class Job(models.Model):
         stem = self.source_name.rsplit(".", 1)[0] or "image"
         return f"{stem}_{self.resolution}.{self.output_format}"
 
+    def stored(self, kind: str) -> tuple[models.fields.files.FieldFile, str]:
+        """One of the job's stored files ("result", "preview", "thumb", "source",
+        "source_preview") and the name to serve it under: the result's download name, the
+        source's own, and for a rendition the source's stem with what it is and its real
+        extension ("rocket_4k_preview.webp"), so "Save image as" keeps the right type."""
+        field = {
+            "result": self.result_file,
+            "preview": self.preview,
+            "thumb": self.thumbnail,
+            "source": self.source_file,
+            "source_preview": self.source_preview,
+        }[kind]
+        if kind == "result":
+            return field, self.download_name
+        if kind == "source":
+            return field, self.source_name
+        stem = self.source_name.rsplit(".", 1)[0] or "image"
+        made_of = "" if kind == "source_preview" else f"_{self.resolution}"
+        what = "preview" if kind.endswith("preview") else kind
+        stored = field.name or ""
+        ext = stored.rsplit(".", 1)[1] if "." in stored else "webp"
+        return field, f"{stem}{made_of}_{what}.{ext}"
+
     @property
     def elapsed_seconds(self) -> int:
         end = self.finished_at or timezone.now()

@@ -158,3 +158,26 @@ def test_result_download_uses_a_recognisable_name(alice_client: Client, alice: A
     assert r.status_code == 200
     assert 'filename="holiday_4k.jpg"' in r["Content-Disposition"]
     assert r["X-Content-Type-Options"] == "nosniff"
+
+
+def test_previews_are_served_under_their_own_type_and_name(
+    alice_client: Client, alice: Any
+) -> None:
+    """A preview is WebP whatever the source or result: "Save image as" on the compare must
+    not write WebP bytes into holiday.jpg."""
+    from django.core.files.base import ContentFile
+
+    job = make_job(alice, Job.State.SUCCESS, source_name="holiday.jpg", resolution="4k")
+    job.preview.save("p.webp", ContentFile(image_bytes("WEBP")), save=False)
+    job.source_preview.save("s.webp", ContentFile(image_bytes("WEBP")), save=False)
+    job.source_file.save("s.jpg", ContentFile(image_bytes()), save=True)
+    expected = {
+        "job_preview": ("image/webp", "holiday_4k_preview.webp"),
+        "job_source_preview": ("image/webp", "holiday_preview.webp"),
+        "job_source": ("image/jpeg", "holiday.jpg"),
+    }
+    for view, (content_type, name) in expected.items():
+        r = alice_client.get(reverse(view, args=[job.code]))
+        assert r.status_code == 200, view
+        assert r["Content-Type"] == content_type, view
+        assert f'filename="{name}"' in r["Content-Disposition"], view
