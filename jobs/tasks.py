@@ -660,6 +660,48 @@ def make_preview(job_id: int) -> None:
         default_storage.delete(name)
 
 
+def want_source_preview(job: Job) -> None:
+    """Have the worker make the preview of a large source stored before source previews
+    existed (the page shows the full source meanwhile), as want_preview does for results."""
+    if job.source_preview or not job.source_file or job.state != S.SUCCESS:
+        return
+    if not source_needs_preview(
+        job.source_width or 0, job.source_height or 0, job.source_bytes or 0
+    ):
+        return
+    try:
+        if cache.add(f"upscaler:source-preview:{job.pk}", 1, timeout=600):
+            _queue().enqueue(make_source_preview, job.pk)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        logger.warning("Job %s: source preview not enqueued (%s)", job.code, e)
+
+
+def make_source_preview(job_id: int) -> None:
+    """Make the missing preview of a finished job's large source (want_source_preview).
+    Every job sharing that source (its retries, reused copies) takes the same file."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.source_preview or not job.source_file:
+        return
+    name = job.source_file.name or ""
+    fmt = name.rsplit(".", 1)[-1]
+    with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + fmt) as tmp:
+        try:
+            with job.source_file.open("rb") as src:
+                while chunk := src.read(1 << 20):
+                    tmp.write(chunk)
+            tmp.flush()
+            made = decode_source(tmp, fmt, preview=True)
+        except (OSError, ImageRejected) as e:
+            logger.warning("Job %s: no source preview: the source is not readable: %s", job.code, e)
+            return
+    if made is None:
+        return
+    kept = _save_source_preview(job, made)
+    updated = Job.objects.filter(source_file=name, source_preview="").update(source_preview=kept)
+    if not updated:  # another worker made one first
+        default_storage.delete(kept)
+
+
 def _keep_metadata(job: Job, result_path: str, out: Any) -> bool:
     """Write the result with the source's EXIF/ICC/orientation to out (lib.metadata).
 

@@ -390,6 +390,7 @@ def job_detail(request: AuthedRequest, code: str) -> HttpResponse:
     job, member = access.get_job_for_user(request.user, code)
     can_submit = member is None or member.can_submit
     tiers = same_source(job, _gallery_jobs(request, member))
+    tasks.want_source_preview(job)  # a job from before source previews: the next visit's
     context = {
         "tiers": tiers if len(tiers) > 1 else [],
         "job": job,

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import access
+from jobs import access, tasks
 from jobs.forms import ShareForm
 from jobs.models import Job, ShareLink
 from jobs.views import preview_fallback
@@ -61,6 +61,7 @@ def share_revoke(request: AuthedRequest, token: str) -> HttpResponse:
 @require_GET
 def share_page(request: HttpRequest, token: str) -> HttpResponse:
     link = _active_link(token)
+    tasks.want_source_preview(link.job)  # a job from before source previews: the next visit's
     response = render(request, "jobs/share.html", {"link": link, "job": link.job})
     _private(response)
     return response

@@ -293,11 +293,75 @@ def test_the_compare_shows_the_source_preview_and_the_source_on_zoom(
     assert f'data-before-full="/jobs/{job.code}/source/" data-before-full-width="4000"' in html
 
 
-def test_an_older_job_compares_with_its_full_source(alice_client: Client, alice: User) -> None:
-    job = _done(alice, source_preview=False)
+class _Queue:
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def enqueue(self, func: Any, *args: Any) -> None:
+        self.enqueued.append((func, args))
+
+
+@pytest.fixture
+def queue(monkeypatch: pytest.MonkeyPatch) -> _Queue:
+    q = _Queue()
+    monkeypatch.setattr(tasks, "_queue", lambda: q)
+    return q
+
+
+def _older(user: User) -> Job:
+    """A job from before source previews: a large JPEG source stored, no preview of it."""
+    job = _done(user, source_preview=False)
+    job.source_file.save("s.jpg", ContentFile(_encoded((3000, 2000), "JPEG")), save=False)
+    job.source_width, job.source_height, job.source_bytes = 3000, 2000, job.source_file.size
+    job.save()
+    return job
+
+
+def test_an_older_job_compares_with_its_full_source(
+    alice_client: Client, alice: User, queue: _Queue
+) -> None:
+    job = _older(alice)
     html = alice_client.get(job.get_absolute_url()).content.decode()
     assert f'class="compare-before" src="/jobs/{job.code}/source/"' in html
     assert "data-before-full" not in html
+
+
+def test_an_older_job_gets_its_source_preview_for_the_next_visit(
+    alice_client: Client, client: Client, alice: User, queue: _Queue
+) -> None:
+    job = _older(alice)
+    retry = make_job(
+        alice, Job.State.QUEUED, source_file=job.source_file.name, retry_of=job, source_width=3000
+    )
+    link = ShareLink.objects.create(job=job, expires=job.created.replace(year=2100))
+    for _ in range(2):  # asked three times, made once
+        alice_client.get(job.get_absolute_url())
+    client.get(link.get_absolute_url())
+    assert queue.enqueued == [(tasks.make_source_preview, (job.pk,))]
+
+    tasks.make_source_preview(job.pk)
+    job, retry = reload(job), reload(retry)
+    assert _size(job.source_preview) == ("WEBP", (2048, 1365))
+    assert retry.source_preview.name == job.source_preview.name  # one file for the source
+    html = alice_client.get(job.get_absolute_url()).content.decode()
+    assert f'class="compare-before" src="/jobs/{job.code}/source-preview/"' in html
+
+
+def test_a_small_older_source_needs_no_preview(
+    alice_client: Client, alice: User, queue: _Queue
+) -> None:
+    job = _done(alice, source_preview=False)
+    Job.objects.filter(pk=job.pk).update(source_width=800, source_height=600, source_bytes=90_000)
+    alice_client.get(job.get_absolute_url())
+    assert queue.enqueued == []
+
+
+def test_an_unreadable_older_source_gets_no_preview(alice: User, caplog: Any) -> None:
+    job = _older(alice)
+    with job.source_file.open("wb") as f:
+        f.write(b"not a jpeg at all")
+    tasks.make_source_preview(job.pk)
+    assert not reload(job).source_preview
 
 
 def test_the_share_page_compares_with_the_source_preview(client: Client, alice: User) -> None:
