@@ -624,13 +624,18 @@ def want_preview(job: Job) -> None:
     At most one request per job every 10 minutes reaches the queue; if Redis is down, the
     next visit asks again.
     """
-    if job.preview or not job.result_file:
-        return
+    if not job.preview and job.result_file:
+        _enqueue_once(make_preview, job)
+
+
+def _enqueue_once(func: Any, job: Job) -> None:
+    """Enqueue func(job.pk), at most once per job every 10 minutes (pages ask on every
+    visit); if Redis is down, the next visit asks again."""
     try:
-        if cache.add(f"upscaler:preview:{job.pk}", 1, timeout=600):
-            _queue().enqueue(make_preview, job.pk)
+        if cache.add(f"upscaler:{func.__name__}:{job.pk}", 1, timeout=600):
+            _queue().enqueue(func, job.pk)
     except (redis.ConnectionError, redis.TimeoutError) as e:
-        logger.warning("Job %s: preview not enqueued (%s)", job.code, e)
+        logger.warning("Job %s: %s not enqueued (%s)", job.code, func.__name__, e)
 
 
 def make_preview(job_id: int) -> None:
@@ -665,15 +670,8 @@ def want_source_preview(job: Job) -> None:
     existed (the page shows the full source meanwhile), as want_preview does for results."""
     if job.source_preview or not job.source_file or job.state != S.SUCCESS:
         return
-    if not source_needs_preview(
-        job.source_width or 0, job.source_height or 0, job.source_bytes or 0
-    ):
-        return
-    try:
-        if cache.add(f"upscaler:source-preview:{job.pk}", 1, timeout=600):
-            _queue().enqueue(make_source_preview, job.pk)
-    except (redis.ConnectionError, redis.TimeoutError) as e:
-        logger.warning("Job %s: source preview not enqueued (%s)", job.code, e)
+    if source_needs_preview(job.source_width or 0, job.source_height or 0, job.source_bytes or 0):
+        _enqueue_once(make_source_preview, job)
 
 
 def make_source_preview(job_id: int) -> None:

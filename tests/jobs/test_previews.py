@@ -23,25 +23,11 @@ from jobs.models import Job, ShareLink
 from lib import fetch, images
 from tests.conftest import image_bytes, make_job, with_files
 from tests.jobs.tasks_support import accepted_job, add_success, reload
+from tests.jobs.views_support import FakeQueue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 ORIENTATION = 0x0112
 URL = "https://images.example.com/cat.jpg"
-
-
-class FakeQueue:
-    def __init__(self) -> None:
-        self.enqueued: list[tuple[Any, tuple[Any, ...]]] = []
-
-    def enqueue(self, func: Any, *args: Any) -> None:
-        self.enqueued.append((func, args))
-
-
-@pytest.fixture
-def queue(monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
-    q = FakeQueue()
-    monkeypatch.setattr(tasks, "_queue", lambda: q)
-    return q
 
 
 @pytest.fixture(params=["libvips", "pillow"])

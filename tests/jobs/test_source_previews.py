@@ -26,6 +26,7 @@ from jobs.models import Job, ShareLink
 from lib import images
 from tests.conftest import image_bytes, make_job, with_files
 from tests.jobs.tasks_support import SOURCE_URL, reload
+from tests.jobs.views_support import FakeQueue
 
 pytestmark = [
     pytest.mark.django_db,
@@ -293,21 +294,6 @@ def test_the_compare_shows_the_source_preview_and_the_source_on_zoom(
     assert f'data-before-full="/jobs/{job.code}/source/" data-before-full-width="4000"' in html
 
 
-class _Queue:
-    def __init__(self) -> None:
-        self.enqueued: list[tuple[Any, tuple[Any, ...]]] = []
-
-    def enqueue(self, func: Any, *args: Any) -> None:
-        self.enqueued.append((func, args))
-
-
-@pytest.fixture
-def queue(monkeypatch: pytest.MonkeyPatch) -> _Queue:
-    q = _Queue()
-    monkeypatch.setattr(tasks, "_queue", lambda: q)
-    return q
-
-
 def _older(user: User) -> Job:
     """A job from before source previews: a large JPEG source stored, no preview of it."""
     job = _done(user, source_preview=False)
@@ -318,7 +304,7 @@ def _older(user: User) -> Job:
 
 
 def test_an_older_job_compares_with_its_full_source(
-    alice_client: Client, alice: User, queue: _Queue
+    alice_client: Client, alice: User, queue: FakeQueue
 ) -> None:
     job = _older(alice)
     html = alice_client.get(job.get_absolute_url()).content.decode()
@@ -327,7 +313,7 @@ def test_an_older_job_compares_with_its_full_source(
 
 
 def test_an_older_job_gets_its_source_preview_for_the_next_visit(
-    alice_client: Client, client: Client, alice: User, queue: _Queue
+    alice_client: Client, client: Client, alice: User, queue: FakeQueue
 ) -> None:
     job = _older(alice)
     retry = make_job(
@@ -348,7 +334,7 @@ def test_an_older_job_gets_its_source_preview_for_the_next_visit(
 
 
 def test_a_small_older_source_needs_no_preview(
-    alice_client: Client, alice: User, queue: _Queue
+    alice_client: Client, alice: User, queue: FakeQueue
 ) -> None:
     job = _done(alice, source_preview=False)
     Job.objects.filter(pk=job.pk).update(source_width=800, source_height=600, source_bytes=90_000)
