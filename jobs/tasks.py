@@ -2,7 +2,7 @@
 
 Each function takes a job id, re-reads the row, returns early if another worker (or a
 webhook) already moved the job on, and records every outcome with a conditional UPDATE.
-None sleeps: waiting is a job scheduled for later with enqueue_in (the worker runs with
+None sleeps: waiting is a job scheduled for later with enqueue_at (the worker runs with
 --with-scheduler).
 """
 
@@ -111,9 +111,12 @@ def _enqueue(func: Any, job_id: int, due: datetime, delay: float, *args: Any) ->
         # may be the thing that died (its lock outlives a killed worker by a minute).
         _queue().enqueue(func, job_id, *args, job_id=rq_id(job_id, due))
     else:
-        _queue().enqueue_in(
-            timedelta(seconds=delay), func, job_id, *args, job_id=rq_id(job_id, due)
-        )
+        # RQ keeps a scheduled time in whole seconds, rounded down, so work due at 12.7 s
+        # could run at 12.0 s: before a 429's slow-down ends (the card's countdown then
+        # says "next in 0 s" and starts again), or before APIXO's first-poll advice. Rounded
+        # up, it never runs early; how late it runs, the learnt reads allow for (estimates).
+        at = due.replace(microsecond=0) + timedelta(seconds=1 if due.microsecond else 0)
+        _queue().enqueue_at(at, func, job_id, *args, job_id=rq_id(job_id, due))
 
 
 def rq_id(job_id: int, due: datetime | None) -> str:

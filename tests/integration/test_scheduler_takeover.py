@@ -45,7 +45,7 @@ def test_a_delayed_retry_runs_within_60_s_of_the_scheduler_holder_being_killed(
     holder.wait(10)
     killed_at = time.monotonic()
 
-    # The first submit gets a 429: its retry is scheduled (enqueue_in), not queued.
+    # The first submit gets a 429: its retry is scheduled (enqueue_at), not queued.
     user = make_user("rita")
     client = Client()
     client.force_login(user)

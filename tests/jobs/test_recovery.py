@@ -110,7 +110,7 @@ def test_schedule_records_when_work_is_due(alice: Any, monkeypatch: pytest.Monke
     calls: list[tuple[str, Any]] = []
 
     class Queue:
-        def enqueue_in(self, when: Any, *args: Any, **options: Any) -> None:
+        def enqueue_at(self, when: Any, *args: Any, **options: Any) -> None:
             calls.append(("later", when))
 
         def enqueue(self, *args: Any, **options: Any) -> None:
@@ -118,18 +118,23 @@ def test_schedule_records_when_work_is_due(alice: Any, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(tasks, "_queue", Queue)
     job = make_job(alice, S.PENDING)
-    tasks.schedule(tasks.poll_job, job.pk, 30)
+    tasks.schedule(tasks.poll_job, job.pk, 30.3)
     job.refresh_from_db()
-    assert job.next_check_at is not None
-    assert 25 < (job.next_check_at - timezone.now()).total_seconds() <= 30
-    assert calls == [("later", timedelta(seconds=30))]
+    due = job.next_check_at
+    assert due is not None
+    assert 25 < (due - timezone.now()).total_seconds() <= 30.3
+    # RQ keeps whole seconds (rounding down): the time handed to it is the due time rounded
+    # up, so the work never runs before it is due.
+    [(kind, at)] = calls
+    assert kind == "later" and at.microsecond == 0
+    assert timedelta(0) <= at - due < timedelta(seconds=1)
 
 
 def test_work_due_now_skips_rqs_scheduler(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
     class Queue:
-        def enqueue_in(self, *args: Any, **options: Any) -> None:
+        def enqueue_at(self, *args: Any, **options: Any) -> None:
             calls.append("later")
 
         def enqueue(self, *args: Any, **options: Any) -> None:
