@@ -279,10 +279,7 @@ def _upload_decodes(job: Job) -> bool:
     if name.endswith((".heic", ".avif")):
         return _convert_phone_photo(job)
     fmt = name.rsplit(".", 1)[-1]
-    # A retry shares its source's preview: it need not make another.
-    preview = not job.source_preview and source_needs_preview(
-        job.source_width or 0, job.source_height or 0, job.source_bytes or 0
-    )
+    preview = job.needs_source_preview  # (a retry shares its source's: no other is made)
     if fmt == "jpg" and not preview:
         return True  # a JPEG's request decoded all of its data already (at 1/8 scale)
     try:
@@ -652,10 +649,7 @@ def make_preview(job_id: int) -> None:
         return
     with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + job.output_format) as tmp:
         try:
-            with job.result_file.open("rb") as src:
-                while chunk := src.read(1 << 20):
-                    tmp.write(chunk)
-            tmp.flush()
+            _copy_local(job.result_file, tmp)
             made = make_renditions(tmp.name)
         except (OSError, ValueError) as e:
             logger.warning("Job %s: no preview: the result is not readable: %s", job.code, e)
@@ -668,12 +662,18 @@ def make_preview(job_id: int) -> None:
         default_storage.delete(name)
 
 
+def _copy_local(field: Any, tmp: Any) -> None:
+    """Copy a stored file (it may live in S3) into the local temp file tmp, flushed."""
+    with field.open("rb") as src:
+        while chunk := src.read(1 << 20):
+            tmp.write(chunk)
+    tmp.flush()
+
+
 def want_source_preview(job: Job) -> None:
     """Have the worker make the preview of a large source stored before source previews
     existed (the page shows the full source meanwhile), as want_preview does for results."""
-    if job.source_preview or not job.source_file or job.state != S.SUCCESS:
-        return
-    if source_needs_preview(job.source_width or 0, job.source_height or 0, job.source_bytes or 0):
+    if job.state == S.SUCCESS and job.needs_source_preview:
         _enqueue_once(make_source_preview, job)
 
 
@@ -681,16 +681,13 @@ def make_source_preview(job_id: int) -> None:
     """Make the missing preview of a finished job's large source (want_source_preview).
     Every job sharing that source (its retries, reused copies) takes the same file."""
     job = Job.objects.filter(pk=job_id).first()
-    if job is None or job.source_preview or not job.source_file:
+    if job is None or not job.needs_source_preview:
         return
     name = job.source_file.name or ""
     fmt = name.rsplit(".", 1)[-1]
     with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix="." + fmt) as tmp:
         try:
-            with job.source_file.open("rb") as src:
-                while chunk := src.read(1 << 20):
-                    tmp.write(chunk)
-            tmp.flush()
+            _copy_local(job.source_file, tmp)
             made = decode_source(tmp, fmt, preview=True)
         except (OSError, ImageRejected) as e:
             logger.warning("Job %s: no source preview: the source is not readable: %s", job.code, e)

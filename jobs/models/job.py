@@ -21,6 +21,7 @@ from django.utils import timezone
 from jobs import versions
 from jobs.advice import advice_for
 from jobs.models.money import Budget, Charge, OperatorCost
+from lib.images import source_needs_preview
 from lib.money import cents
 
 # Named for the package, not this module: the logging settings, jobs.dev and the docs
@@ -315,9 +316,25 @@ class Job(models.Model):
         return edge >= self.long_edge
 
     @property
+    def source_stem(self) -> str:
+        """The source's name without its extension ("holiday" of holiday.jpg)."""
+        return self.source_name.rsplit(".", 1)[0] or "image"
+
+    @property
     def download_name(self) -> str:
-        stem = self.source_name.rsplit(".", 1)[0] or "image"
-        return f"{stem}_{self.resolution}.{self.output_format}"
+        return f"{self.source_stem}_{self.resolution}.{self.output_format}"
+
+    @property
+    def needs_source_preview(self) -> bool:
+        """A stored source without its preview, and large or heavy enough that the compare
+        should show one (lib.images.source_needs_preview)."""
+        return (
+            bool(self.source_file)
+            and not self.source_preview
+            and source_needs_preview(
+                self.source_width or 0, self.source_height or 0, self.source_bytes or 0
+            )
+        )
 
     def stored(self, kind: str) -> tuple[models.fields.files.FieldFile, str]:
         """One of the job's stored files ("result", "preview", "thumb", "source",
@@ -335,12 +352,11 @@ class Job(models.Model):
             return field, self.download_name
         if kind == "source":
             return field, self.source_name
-        stem = self.source_name.rsplit(".", 1)[0] or "image"
         made_of = "" if kind == "source_preview" else f"_{self.resolution}"
         what = "preview" if kind.endswith("preview") else kind
         stored = field.name or ""
         ext = stored.rsplit(".", 1)[1] if "." in stored else "webp"
-        return field, f"{stem}{made_of}_{what}.{ext}"
+        return field, f"{self.source_stem}{made_of}_{what}.{ext}"
 
     @property
     def elapsed_seconds(self) -> int:
